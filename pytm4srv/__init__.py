@@ -1,0 +1,44 @@
+"""pytm4srv: the holds service of a machine-management server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask
+
+from pytm4srv import config
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``PYTM4SRV_*`` variables, then ``test_config``."""
+    app = Flask(__name__, instance_path=str(config.default_instance_path()))
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_prefixed_env(config.ENV_PREFIX)
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    app.config["DATABASE_URL"] = config.database_url(app.config["DATABASE_URL"], app.instance_path)
+    try:
+        app.config["ZONE"] = ZoneInfo(app.config["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuntimeError(f"PYTM4SRV_TIMEZONE: unknown zone {app.config['TIMEZONE']!r}") from exc
+    if app.config["DATABASE_URL"].startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    from pytm4srv import api, auth, db, errors
+    from pytm4srv.holds.views import blp as holds_blp
+    from pytm4srv.machines import cli as machines_cli
+    from pytm4srv.machines.views import blp as machines_blp
+    from pytm4srv.users import cli as users_cli
+
+    db.init_app(app)
+    errors.init_app(app)
+    rest = api.init_app(app)
+    auth.init_app(app)
+    rest.register_blueprint(machines_blp)
+    rest.register_blueprint(holds_blp)
+    users_cli.init_app(app)
+    machines_cli.init_app(app)
+    return app

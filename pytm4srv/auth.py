@@ -1,0 +1,96 @@
+"""Bearer-token authentication and role checks (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, g, request
+from flask_smorest import abort
+from sqlalchemy import select
+
+from pytm4srv.db import get_session
+from pytm4srv.users.models import Role, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Paths under /api that need no token: the API's own description.
+PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+PUBLIC_PREFIXES = ("/api/docs",)
+
+
+def new_token() -> str:
+    """A fresh random API token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What is stored for a token: its SHA-256, hex. Tokens are random, so no salt is needed."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _unauthorized(message: str) -> None:
+    abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="pytm4srv"'})
+
+
+def authenticate() -> None:
+    """Find the caller of an /api/ request from its bearer token; 401 if there is none."""
+    if not request.path.startswith("/api/") or request.method == "OPTIONS":
+        return
+    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+        return
+    token = _bearer_token()
+    if token is None:
+        _unauthorized("Authentication required: send 'Authorization: Bearer TOKEN'.")
+        return
+    digest = hash_token(token)
+    user = get_session().scalars(select(User).where(User.token_hash == digest)).one_or_none()
+    # The lookup is by hash; compare again in constant time so no timing depends on the token.
+    if user is None or not hmac.compare_digest(user.token_hash, digest):
+        _unauthorized("Unknown or revoked token.")
+        return
+    g.user = user
+
+
+def current_user() -> User:
+    user: User = g.user
+    return user
+
+
+def roles_required(*roles: Role) -> Callable[[F], F]:
+    """Allow a view only to callers with one of ``roles``; anyone else gets 403."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_user().role not in roles:
+                abort(403, message=f"This needs one of the roles: {', '.join(sorted(roles))}.")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _no_store(response: Any) -> Any:
+    if "user" in g:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Authenticate every /api/ request before it reaches a view."""
+    app.before_request(authenticate)
+    app.after_request(_no_store)

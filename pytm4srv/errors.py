@@ -1,0 +1,47 @@
+"""One JSON error envelope for every error: ``{"code", "status", "message", "errors"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The envelope, status and headers for ``error`` (raised by ``abort`` or by Flask itself)."""
+    data = getattr(error, "data", None) or {}
+    code = error.code or 500
+    payload = {
+        "code": code,
+        "status": error.name,
+        "message": data.get("message") or error.description or error.name,
+        "errors": data.get("errors") or data.get("messages") or {},
+    }
+    headers = dict(data.get("headers") or {})
+    if code == 500:
+        # Never leak the exception's text to the client.
+        payload["message"] = InternalServerError.description
+    return payload, code, headers
+
+
+def _database_unavailable(error: DBAPIError) -> Any:
+    if error.connection_invalidated or _is_connection_error(error):
+        log.warning("database unavailable: %s", type(error.orig).__name__)
+        return error_payload(ServiceUnavailable("The database is unavailable; try again shortly."))
+    raise error
+
+
+def _is_connection_error(error: DBAPIError) -> bool:
+    name = type(error.orig).__name__
+    return name in {"OperationalError", "InterfaceError"} and "locked" not in str(error.orig)
+
+
+def init_app(app: Flask) -> None:
+    """Register the envelope for HTTP errors and a 503 for a database that cannot be reached."""
+    app.register_error_handler(HTTPException, error_payload)
+    app.register_error_handler(DBAPIError, _database_unavailable)

@@ -1,0 +1,1 @@
+"""Machine holds and hold schedules."""

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Interval,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pytm4srv.db import Base
+
+REASON_LENGTH = 500
+NOTES_LENGTH = 10_000
+SCHEDULE_NAME_LENGTH = 200
+
+FREQUENCIES = ("Y", "M", "W", "D", "H")
+
+
+class MachineHold(Base):
+    """A period during which one machine is unavailable."""
+
+    __tablename__ = "machine_holds"
+    __table_args__ = (
+        # One hold per schedule firing: the materializer relies on it to create each hold once.
+        UniqueConstraint("schedule_id", "start", name="uq_machine_holds_schedule_id_start"),
+        CheckConstraint('"end" IS NULL OR "end" > start', name="end_after_start"),
+        # The list endpoint filters by these and always orders by (start, id).
+        Index("ix_machine_holds_start_id", "start", "id"),
+        Index("ix_machine_holds_machine_id_start_id", "machine_id", "start", "id"),
+        Index("ix_machine_holds_user_id_start_id", "user_id", "start", "id"),
+        Index("ix_machine_holds_end_start_id", "end", "start", "id"),
+    )
+
+    #: Unique, numeric ID for this hold.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ID of the machine this hold applies to.
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id"))
+    #: ID of the user who created this hold; NULL for holds made by a schedule or whose user
+    #: was deleted.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: ID of the schedule that created this hold; NULL for holds created manually.
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("machine_hold_schedules.id", ondelete="SET NULL")
+    )
+    #: User-supplied reason for this hold.
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
+    #: User-supplied notes, usually added after creation.
+    notes: Mapped[str] = mapped_column(String(NOTES_LENGTH), default="")
+    #: When the hold starts.
+    start: Mapped[datetime]
+    #: When the hold ends; NULL means until someone ends it.
+    end: Mapped[datetime | None]
+
+
+class MachineHoldSchedule(Base):
+    """A recurring pattern that the materializer turns into holds."""
+
+    __tablename__ = "machine_hold_schedules"
+    __table_args__ = (
+        CheckConstraint("frequency IN ('Y', 'M', 'W', 'D', 'H')", name="frequency_valid"),
+        CheckConstraint('"interval" >= 1', name="interval_positive"),
+        CheckConstraint("months >= 0 AND months <= 4095", name="months_range"),
+        CheckConstraint("weekdays >= 0 AND weekdays <= 127", name="weekdays_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id"), index=True)
+    name: Mapped[str] = mapped_column(String(SCHEDULE_NAME_LENGTH))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
+    frequency: Mapped[str] = mapped_column(String(1))
+    interval: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    indices: Mapped[list[int]] = mapped_column(JSON, default=list)
+    months: Mapped[int] = mapped_column(default=4095, server_default=text("4095"))
+    weekdays: Mapped[int] = mapped_column(default=127, server_default=text("127"))
+    time_of_day: Mapped[time]
+    #: How long each created hold lasts; NULL means indefinite.
+    duration: Mapped[timedelta | None] = mapped_column(Interval)
+    #: Fixes the phase of `interval` (CONTRACT section 7).
+    anchor: Mapped[datetime]
+    #: When the schedule was created; the materializer's cursor before its first run.
+    created: Mapped[datetime]
+    #: The last fire instant the materializer processed; NULL before the first.
+    last_fire: Mapped[datetime | None]

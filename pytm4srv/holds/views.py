@@ -1,0 +1,119 @@
+"""Holds endpoints: ``/api/machines/holds/`` (schedule endpoints live in ``schedule_views``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import abort
+from marshmallow import ValidationError
+from sqlalchemy import Select, or_, select
+
+from pytm4srv.api import Blueprint
+from pytm4srv.auth import current_user, roles_required
+from pytm4srv.db import get_session
+from pytm4srv.holds.models import MachineHold
+from pytm4srv.holds.schemas import HoldQuerySchema, HoldSchema, check_end_after_start
+from pytm4srv.users.models import PLANNING_ROLES
+
+blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description="Machine holds.")
+
+HOLD_ID = "<int(max=2147483647):hold_id>"
+
+
+def filtered_holds(args: dict[str, Any]) -> Select[tuple[MachineHold]]:
+    """The hold list's query for the validated filters ``args`` (CONTRACT section 6)."""
+    stmt = select(MachineHold)
+    if "machine" in args:
+        stmt = stmt.where(MachineHold.machine_id.in_(args["machine"]))
+    if "user" in args:
+        ids = [user for user in args["user"] if user != 0]
+        by_user = [MachineHold.user_id.in_(ids)] if ids else []
+        if 0 in args["user"]:
+            by_user.append(MachineHold.user_id.is_(None))
+        stmt = stmt.where(or_(*by_user))
+    if args.get("end") == 1:
+        stmt = stmt.where(MachineHold.end.is_not(None))
+    elif args.get("end") == 0:
+        stmt = stmt.where(MachineHold.end.is_(None))
+    if "start_after" in args:
+        stmt = stmt.where(MachineHold.start > args["start_after"])
+    if "end_before" in args:
+        stmt = stmt.where(MachineHold.end.is_not(None), MachineHold.end <= args["end_before"])
+    return stmt.order_by(MachineHold.start, MachineHold.id)
+
+
+def get_hold(hold_id: int) -> MachineHold:
+    return get_session().get(MachineHold, hold_id) or abort(404, message="No such hold.")
+
+
+@blp.route("/")
+class Holds(MethodView):
+    @blp.arguments(HoldQuerySchema, location="query", as_kwargs=False)
+    @blp.response(200, HoldSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List holds in order of start, with the seed's filters."""
+        page = args.get("limit", current_app.config["MAX_PAGE_SIZE"])
+        offset = args.get("offset", 0)
+        stmt = filtered_holds(args).offset(offset).limit(page + 1)
+        holds = list(get_session().scalars(stmt))
+        if len(holds) <= page:
+            return holds
+        return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
+
+    @blp.arguments(HoldSchema)
+    @blp.response(201, HoldSchema)
+    def put(self, data: dict[str, Any]) -> Any:
+        """Create a hold for the caller."""
+        data.setdefault("start", datetime.now(UTC))
+        _validate(check_end_after_start, data)
+        hold = MachineHold(user_id=current_user().id, **data)
+        session = get_session()
+        session.add(hold)
+        session.commit()
+        return hold
+
+
+@blp.route(f"/{HOLD_ID}")
+class HoldById(MethodView):
+    @blp.response(200, HoldSchema)
+    def get(self, hold_id: int) -> Any:
+        """Get one hold."""
+        return get_hold(hold_id)
+
+    @blp.arguments(HoldSchema(partial=True))
+    @blp.response(200, HoldSchema)
+    def patch(self, data: dict[str, Any], hold_id: int) -> Any:
+        """Change the fields sent of a hold."""
+        hold = get_hold(hold_id)
+        _validate(check_end_after_start, {"start": hold.start, "end": hold.end} | data)
+        for name, value in data.items():
+            setattr(hold, name, value)
+        get_session().commit()
+        return hold
+
+    @roles_required(*PLANNING_ROLES)
+    @blp.response(204)
+    def delete(self, hold_id: int) -> None:
+        """Delete a hold (admins and planners)."""
+        session = get_session()
+        session.delete(get_hold(hold_id))
+        session.commit()
+
+
+def _validate(rule: Any, data: dict[str, Any]) -> None:
+    try:
+        rule(data)
+    except ValidationError as exc:
+        abort(422, errors={"json": exc.messages}, message="Invalid request body.")
+
+
+def _next_page_link(offset: int, limit: int) -> str:
+    """RFC 8288 link to the next page, for a list cut short by the page size."""
+    args = request.args.copy()
+    args["offset"] = str(offset)
+    args["limit"] = str(limit)
+    return f'<{request.base_url}?{urlencode(list(args.items(multi=True)))}>; rel="next"'

@@ -1,0 +1,1 @@
+"""Machines: only as far as holds need them."""

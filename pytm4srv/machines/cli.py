@@ -1,0 +1,39 @@
+"""``flask machines ...``: manage machines."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from pytm4srv.db import session_factory
+from pytm4srv.machines.models import NAME_LENGTH, Machine
+
+machines = AppGroup("machines", help="Manage machines.")
+
+
+@machines.command("create")
+@click.argument("name")
+def create(name: str) -> None:
+    """Create a machine and print its id (last line)."""
+    if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
+        raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
+    with session_factory()() as session:
+        machine = Machine(name=name)
+        session.add(machine)
+        session.commit()
+        click.echo(f"Created machine {name!r} with id:")
+        click.echo(machine.id)
+
+
+@machines.command("list")
+def list_() -> None:
+    """List machines: id and name."""
+    with session_factory()() as session:
+        for machine in session.scalars(select(Machine).order_by(Machine.id)):
+            click.echo(f"{machine.id}\t{machine.name}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(machines)

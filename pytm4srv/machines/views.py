@@ -1,0 +1,29 @@
+"""``GET /api/machines/``: the machines holds can refer to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from marshmallow import fields
+from sqlalchemy import select
+
+from pytm4srv.api import Blueprint
+from pytm4srv.db import get_session
+from pytm4srv.machines.models import Machine
+from pytm4srv.schemas import StrictSchema
+
+blp = Blueprint("machines", __name__, url_prefix="/api/machines", description="Machines.")
+
+
+class MachineSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+
+
+@blp.route("/")
+class Machines(MethodView):
+    @blp.response(200, MachineSchema(many=True))
+    def get(self) -> Any:
+        """List machines."""
+        return get_session().scalars(select(Machine).order_by(Machine.id))

@@ -1,0 +1,49 @@
+"""Schema pieces shared by every resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, validate
+
+from pytm4srv.fields import INT32_MAX, StrictInteger
+
+
+class Text(fields.String):
+    """A string the databases can store: no NUL character, no lone surrogate, at most ``max``."""
+
+    default_error_messages = {
+        "nul": "Must not contain the NUL character.",
+        "encoding": "Must be valid Unicode text (no lone surrogates).",
+    }
+
+    def __init__(self, *, max_length: int, min_length: int = 0, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.make_error("encoding") from exc
+        return text
+
+
+def Id(**kwargs: Any) -> StrictInteger:  # noqa: N802 - reads as a field type
+    """A database id in a JSON body: a positive 32-bit integer."""
+    return StrictInteger(validate=validate.Range(min=1, max=INT32_MAX), **kwargs)
+
+
+class StrictSchema(ma.Schema):
+    """Base of every schema: unknown fields, read-only ones included, are errors."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+def field_error(field: str, message: str) -> ValidationError:
+    return ValidationError({field: [message]})
