@@ -11,6 +11,7 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Request
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort
@@ -56,6 +57,15 @@ class Api(flask_smorest.Api):
         return error_payload(error)
 
 
+def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
+    """OpenAPI component name: the class name less "Schema", "Patch" for a partial schema."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial:
+        name += "Patch"
+    return name
+
+
 def init_app(app: Flask) -> Api:
     """Attach the REST API and its OpenAPI document to ``app``."""
     app.config.setdefault("API_TITLE", "pytm4srv holds API")
@@ -63,7 +73,8 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    return Api(app)
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+    return Api(app, spec_kwargs={"marshmallow_plugin": plugin})
 
 
 __all__ = ["Api", "Blueprint", "core", "init_app"]

@@ -33,7 +33,7 @@ class StrictInteger(fields.Integer):
         return result
 
 
-class Timestamp(fields.Field):
+class Timestamp(fields.Field[datetime]):
     """An instant: a UNIX timestamp in seconds (number) out; in, also ISO 8601 with an offset.
 
     Deserializes to an aware UTC datetime, rounded to the microsecond. Booleans, naive strings,
@@ -79,7 +79,7 @@ def to_unix(value: datetime) -> int | float:
     return delta.total_seconds()
 
 
-def from_unix(seconds: float, field: fields.Field) -> datetime:
+def from_unix(seconds: float, field: fields.Field[datetime]) -> datetime:
     if not math.isfinite(seconds):
         raise field.make_error("invalid")
     micros = round(seconds * 1_000_000) if isinstance(seconds, float) else seconds * 1_000_000
@@ -88,7 +88,7 @@ def from_unix(seconds: float, field: fields.Field) -> datetime:
     return EPOCH + timedelta(microseconds=int(micros))
 
 
-def _from_iso(text: str, field: fields.Field) -> datetime:
+def _from_iso(text: str, field: fields.Field[datetime]) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -109,7 +109,7 @@ def _unix_micros(value: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-class TimeOfDay(fields.Field):
+class TimeOfDay(fields.Field[time]):
     """A local time of day: ``"HH:MM"`` or ``"HH:MM:SS"`` in, ``"HH:MM:SS"`` out."""
 
     default_error_messages = {"invalid": "Not a valid time of day: use 'HH:MM' or 'HH:MM:SS'."}

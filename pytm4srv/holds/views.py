@@ -24,7 +24,7 @@ blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description
 HOLD_ID = "<int(max=2147483647):hold_id>"
 
 
-def filtered_holds(args: dict[str, Any]) -> Select[tuple[MachineHold]]:
+def filtered_holds(args: dict[str, Any]) -> Select[MachineHold]:
     """The hold list's query for the validated filters ``args`` (CONTRACT section 6)."""
     stmt = select(MachineHold)
     if "machine" in args:
