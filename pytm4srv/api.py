@@ -31,6 +31,8 @@ class StrictParser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         if not req.is_json:
             abort(400, message="The request body must be JSON (Content-Type: application/json).")
+        if not req.get_data(cache=True).strip():
+            abort(400, message="The request body is empty; send a JSON object.")
         return super()._raw_load_json(req)
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
