@@ -108,8 +108,8 @@ def app(app_config: dict[str, Any], connection: Connection) -> Iterator[Flask]:
     app = create_app(app_config)
     # Every session the app opens joins the test's transaction, through SAVEPOINTs.
     session_factory(app).configure(bind=connection, join_transaction_mode="create_savepoint")
-    with app.app_context():
-        yield app
+    # No app context stays pushed: each request and command gets its own, and so its own session.
+    yield app
 
 
 @pytest.fixture
