@@ -128,3 +128,19 @@ class TimeOfDay(fields.Field[time]):
             if len(value) == len(fmt.replace("%H", "00").replace("%M", "00").replace("%S", "00")):
                 return parsed.time()
         raise ValidationError(self.error_messages["invalid"])
+
+
+class Minutes(fields.Field[timedelta]):
+    """A duration in whole minutes (integer ≥ 1) on the wire, a ``timedelta`` inside."""
+
+    default_error_messages = {"invalid": "Not a whole number of minutes."}
+
+    def _serialize(self, value: timedelta | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else int(value.total_seconds()) // 60
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> timedelta:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        if not 1 <= value <= INT32_MAX:
+            raise ValidationError(f"Must be between 1 and {INT32_MAX} minutes.")
+        return timedelta(minutes=value)

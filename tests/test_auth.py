@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 import pytest
 from sqlalchemy import select
 
 from pytm4srv.auth import hash_token
-from pytm4srv.models import MachineHold, User
+from pytm4srv.models import MachineHold, MachineHoldSchedule, User
 
 HOLDS = "/api/machines/holds/"
 
 
+SCHEDULES = "/api/machines/holds/schedules/"
+
+
 @pytest.fixture
 def hold_id(session, machine):
-    from datetime import UTC, datetime
-
     hold = MachineHold(machine_id=machine.id, reason="r", start=datetime(2027, 1, 1, tzinfo=UTC))
-    session.add(hold)
+    schedule = MachineHoldSchedule(
+        id=HOLD_SCHEDULE_ID,
+        machine_id=machine.id,
+        name="s",
+        reason="r",
+        frequency="D",
+        time_of_day=time(8),
+        indices=[],
+        anchor=datetime(2027, 1, 1, tzinfo=UTC),
+        created=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    session.add_all([hold, schedule])
     session.commit()
     return hold.id
 
 
+HOLD_SCHEDULE_ID = 777
+SCHEDULE = {"name": "n", "reason": "r", "frequency": "D", "time_of_day": "08:00"}
+
+
 def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str, dict]:
+    sid = HOLD_SCHEDULE_ID
     return {
         "list machines": ("get", "/api/machines/", {}),
         "list holds": ("get", HOLDS, {}),
@@ -29,6 +48,12 @@ def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str,
         "get hold": ("get", f"{HOLDS}{hold_id}", {}),
         "patch hold": ("patch", f"{HOLDS}{hold_id}", {"json": {"notes": "n"}}),
         "delete hold": ("delete", f"{HOLDS}{hold_id}", {}),
+        "list schedules": ("get", SCHEDULES, {}),
+        "create schedule": ("put", SCHEDULES, {"json": SCHEDULE | {"machine_id": machine_id}}),
+        "get schedule": ("get", f"{SCHEDULES}{sid}", {}),
+        "patch schedule": ("patch", f"{SCHEDULES}{sid}", {"json": {"name": "m"}}),
+        "delete schedule": ("delete", f"{SCHEDULES}{sid}", {}),
+        "preview schedule": ("post", f"{SCHEDULES}previewSchedule", {"json": {"id": sid}}),
     }[endpoint]
 
 
@@ -40,6 +65,12 @@ ROLE_MATRIX = [
     ("get hold", 200, 200, 200),
     ("patch hold", 200, 200, 200),
     ("delete hold", 204, 204, 403),
+    ("list schedules", 200, 200, 200),
+    ("create schedule", 201, 201, 403),
+    ("get schedule", 200, 200, 200),
+    ("patch schedule", 200, 200, 403),
+    ("delete schedule", 204, 204, 403),
+    ("preview schedule", 200, 200, 200),
 ]
 
 
@@ -52,7 +83,10 @@ def test_role_matrix(make_caller, machine, hold_id, session, row, role_index, ro
     assert r.status_code == row[role_index], r.json
     if r.status_code == 403:
         assert r.json["code"] == 403
+        session.expire_all()
         assert session.get(MachineHold, hold_id) is not None
+        assert session.get(MachineHoldSchedule, HOLD_SCHEDULE_ID).name == "s"
+        assert len(session.scalars(select(MachineHoldSchedule)).all()) == 1
 
 
 @pytest.mark.parametrize("row", ROLE_MATRIX, ids=[row[0] for row in ROLE_MATRIX])
@@ -68,6 +102,7 @@ def test_missing_or_unknown_token_is_401(client, machine, hold_id, session, row,
     assert r.json["code"] == 401
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert len(session.scalars(select(MachineHold)).all()) == 1
+    assert len(session.scalars(select(MachineHoldSchedule)).all()) == 1
 
 
 def test_bad_input_without_token_is_401_not_422(client):

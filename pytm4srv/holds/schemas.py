@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, missing, validate, validates, validates_schema
 
 from pytm4srv.db import get_session
-from pytm4srv.fields import INT32_MAX, Timestamp
-from pytm4srv.holds.models import NOTES_LENGTH, REASON_LENGTH
+from pytm4srv.fields import INT32_MAX, Minutes, StrictInteger, TimeOfDay, Timestamp
+from pytm4srv.holds.models import (
+    FREQUENCIES,
+    NOTES_LENGTH,
+    REASON_LENGTH,
+    SCHEDULE_NAME_LENGTH,
+)
 from pytm4srv.machines.models import Machine
 from pytm4srv.schemas import Id, StrictSchema, Text
 
@@ -88,3 +93,99 @@ class HoldQuerySchema(StrictSchema):
         cap = current_app.config["MAX_PAGE_SIZE"]
         if value > cap:
             raise ValidationError(f"Must be at most {cap} (the server's page size).")
+
+
+def _non_zero(value: int) -> None:
+    if value == 0:
+        raise ValidationError("Must not be 0: positions count from 1, or from -1 at the end.")
+
+
+class ScheduleSchema(MachineRefMixin, StrictSchema):
+    """A machine hold schedule (CONTRACT sections 5 and 7)."""
+
+    id = fields.Integer(dump_only=True)
+    machine_id = Id(required=True, metadata={"description": "The machine to hold."})
+    name = Text(required=True, min_length=1, max_length=SCHEDULE_NAME_LENGTH)
+    reason = Text(
+        required=True,
+        min_length=1,
+        max_length=REASON_LENGTH,
+        metadata={"description": "Reason given to the holds this schedule creates."},
+    )
+    frequency = fields.String(
+        required=True,
+        validate=validate.OneOf(FREQUENCIES),
+        metadata={"description": "Y yearly, M monthly, W weekly, D daily, H hourly."},
+    )
+    interval = StrictInteger(
+        load_default=1,
+        validate=validate.Range(min=1, max=INT32_MAX),
+        metadata={"description": "Every n-th period, counted from the anchor's period."},
+    )
+    indices = fields.List(
+        StrictInteger(validate=[validate.Range(min=-366, max=366), _non_zero]),
+        load_default=list,
+        validate=validate.Length(max=2 * 366),
+        metadata={"description": "1-based positions within each period (negative: from the "
+                  "end); [] keeps every candidate. Ignored for H."},
+    )  # fmt: skip
+    months = StrictInteger(
+        load_default=4095,
+        validate=validate.Range(min=0, max=4095),
+        metadata={"description": "Bitfield: bit 0 January ... bit 11 December."},
+    )
+    weekdays = StrictInteger(
+        load_default=127,
+        validate=validate.Range(min=0, max=127),
+        metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday."},
+    )
+    time_of_day = TimeOfDay(
+        required=True,
+        metadata={"description": "Local time in the server's zone, 'HH:MM' or 'HH:MM:SS'."},
+    )
+    duration = Minutes(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Length of each hold in minutes; null: indefinite."},
+    )
+    anchor = Timestamp(
+        metadata={"description": "Fixes the phase of interval; defaults to the creation instant."}
+    )
+    created = Timestamp(dump_only=True)
+    last_fire = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The last fire instant materialized; null before the first."},
+    )
+
+
+def schedule_defaults() -> dict[str, Any]:
+    """The values a new schedule gets for the optional fields it was not given."""
+    return {
+        name: field.load_default() if callable(field.load_default) else field.load_default
+        for name, field in ScheduleSchema().load_fields.items()
+        if field.load_default is not missing
+    }
+
+
+class PreviewSchema(ScheduleSchema):
+    """A (partial) schedule to preview; with ``id``, missing fields come from that schedule."""
+
+    id = Id(metadata={"description": "Preview a stored schedule, overriding the fields sent."})
+
+    class Meta(StrictSchema.Meta):
+        pass
+
+
+class PreviewQuerySchema(StrictSchema):
+    count = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "How many fire instants (1 to 1000)."},
+    )
+    start = Timestamp(
+        metadata={
+            "description": "List instants strictly after this one. Default: the stored "
+            "schedule's cursor with id, else now."
+        }
+    )

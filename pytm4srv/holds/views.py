@@ -1,4 +1,4 @@
-"""Holds endpoints: ``/api/machines/holds/`` (schedule endpoints live in ``schedule_views``)."""
+"""Endpoints under ``/api/machines/holds/``: holds, hold schedules and the schedule preview."""
 
 from __future__ import annotations
 
@@ -15,13 +15,24 @@ from sqlalchemy import Select, or_, select
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import get_session
-from pytm4srv.holds.models import MachineHold
-from pytm4srv.holds.schemas import HoldQuerySchema, HoldSchema, check_end_after_start
+from pytm4srv.fields import to_unix
+from pytm4srv.holds.firing import cursor_of, pattern_fields, preview
+from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+from pytm4srv.holds.schemas import (
+    HoldQuerySchema,
+    HoldSchema,
+    PreviewQuerySchema,
+    PreviewSchema,
+    ScheduleSchema,
+    check_end_after_start,
+    schedule_defaults,
+)
 from pytm4srv.users.models import PLANNING_ROLES
 
 blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description="Machine holds.")
 
 HOLD_ID = "<int(max=2147483647):hold_id>"
+SCHEDULE_ID = "<int(max=2147483647):schedule_id>"
 
 
 def filtered_holds(args: dict[str, Any]) -> Select[MachineHold]:
@@ -102,6 +113,96 @@ class HoldById(MethodView):
         session = get_session()
         session.delete(get_hold(hold_id))
         session.commit()
+
+
+def get_schedule(schedule_id: int) -> MachineHoldSchedule:
+    schedule = get_session().get(MachineHoldSchedule, schedule_id)
+    return schedule or abort(404, message="No such hold schedule.")
+
+
+def ok_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI text of a 200 answer whose shape no marshmallow schema can dump."""
+    content = {"application/json": {"schema": schema}}
+    return {"responses": {"200": {"description": description, "content": content}}}
+
+
+SCHEDULE_MAP = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Schedule"}}
+INSTANTS = {"type": "array", "items": {"type": "number", "description": "UNIX seconds"}}
+
+
+@blp.route("/schedules/")
+class Schedules(MethodView):
+    @blp.response(200)
+    @blp.doc(**ok_doc("Every schedule, keyed by its id (as a string).", SCHEDULE_MAP))
+    def get(self) -> Any:
+        """Get every schedule, as an object keyed by id."""
+        schedules = get_session().scalars(
+            select(MachineHoldSchedule).order_by(MachineHoldSchedule.id)
+        )
+        dump = ScheduleSchema().dump
+        return {str(schedule.id): dump(schedule) for schedule in schedules}
+
+    @roles_required(*PLANNING_ROLES)
+    @blp.arguments(ScheduleSchema)
+    @blp.response(201, ScheduleSchema)
+    def put(self, data: dict[str, Any]) -> Any:
+        """Create a schedule (admins and planners)."""
+        now = datetime.now(UTC)
+        data.setdefault("anchor", now)
+        schedule = MachineHoldSchedule(created=now, **data)
+        session = get_session()
+        session.add(schedule)
+        session.commit()
+        return schedule
+
+
+@blp.route(f"/schedules/{SCHEDULE_ID}")
+class ScheduleById(MethodView):
+    @blp.response(200, ScheduleSchema)
+    def get(self, schedule_id: int) -> Any:
+        """Get one schedule."""
+        return get_schedule(schedule_id)
+
+    @roles_required(*PLANNING_ROLES)
+    @blp.arguments(ScheduleSchema(partial=True))
+    @blp.response(200, ScheduleSchema)
+    def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
+        """Change the fields sent of a schedule; a new pattern applies after its cursor."""
+        schedule = get_schedule(schedule_id)
+        for name, value in data.items():
+            setattr(schedule, name, value)
+        get_session().commit()
+        return schedule
+
+    @roles_required(*PLANNING_ROLES)
+    @blp.response(204)
+    def delete(self, schedule_id: int) -> None:
+        """Delete a schedule; the holds it created stay."""
+        session = get_session()
+        session.delete(get_schedule(schedule_id))
+        session.commit()
+
+
+@blp.route("/schedules/previewSchedule")
+class PreviewSchedule(MethodView):
+    @blp.arguments(PreviewQuerySchema, location="query", as_kwargs=False)
+    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
+    @blp.response(200)
+    @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
+    def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
+        """List the next fire instants of a schedule, as UNIX timestamps."""
+        stored = get_schedule(body["id"]) if "id" in body else None
+        if stored is not None:
+            fields = pattern_fields(stored) | body
+        else:
+            fields = schedule_defaults() | body
+            missing = [name for name in ("frequency", "time_of_day") if name not in body]
+            if missing:
+                abort(422, errors={"json": {n: ["Required without id."] for n in missing}})
+        start = query.get("start") or (cursor_of(stored) if stored else datetime.now(UTC))
+        anchor = body.get("anchor") or (stored.anchor if stored else start)
+        zone = current_app.config["ZONE"]
+        return [to_unix(f) for f in preview(fields, anchor, zone, start, query["count"])]
 
 
 def _validate(rule: Any, data: dict[str, Any]) -> None:
