@@ -36,6 +36,14 @@ class MachineHold(Base):
         Index("ix_machine_holds_machine_id_start_id", "machine_id", "start", "id"),
         Index("ix_machine_holds_user_id_start_id", "user_id", "start", "id"),
         Index("ix_machine_holds_end_start_id", "end", "start", "id"),
+        # Open holds in list order: `end=0` without walking the whole start index (migration 0002).
+        Index(
+            "ix_machine_holds_open_start_id",
+            "start",
+            "id",
+            postgresql_where=text('"end" IS NULL'),
+            sqlite_where=text('"end" IS NULL'),
+        ),
     )
 
     #: Unique, numeric ID for this hold.
