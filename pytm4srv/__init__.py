@@ -14,6 +14,8 @@ from pytm4srv import config
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``PYTM4SRV_*`` variables, then ``test_config``."""
     app = Flask(__name__, instance_path=str(config.default_instance_path()))
+    # Answer `/api/machines/holds` like `/api/machines/holds/` instead of an HTML redirect.
+    app.url_map.strict_slashes = False
     app.config.from_mapping(config.DEFAULTS)
     app.config.from_prefixed_env(config.ENV_PREFIX)
     if test_config:

@@ -56,3 +56,12 @@ def test_unexpected_error_is_a_bland_500_envelope(admin, app, monkeypatch):
     r = admin.get("/api/machines/holds/")
     assert_envelope(r, 500)
     assert "secret" not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/machines", "/api/machines/holds", "/api/machines/holds/schedules"]
+)
+def test_paths_without_trailing_slash_answer_directly(admin, path):
+    r = admin.get(path)
+    assert r.status_code == 200
+    assert r.mimetype == "application/json"
