@@ -245,15 +245,12 @@ def _first_eligible(p0: int, k: int, p: int) -> int:
     return p0 + -(-(p - p0) // k) * k
 
 
-def _next_set_month_ordinal(months: int, year: int, month: int) -> int:
-    """Ordinal of the 1st of the first month after (year, month) whose bit is set; past the
-    end of the range if there is none before it."""
-    for step in range(1, 13):
-        m = month - 1 + step
-        y, m = year + m // 12, m % 12
-        if months >> m & 1:
-            return date(y, m + 1, 1).toordinal() if y <= 9999 else _MAX_ORD + 1
-    raise AssertionError("months is not 0")
+@lru_cache(maxsize=64)
+def _months_ahead(months: int) -> tuple[int, ...]:
+    """For each month 0..11, how many months ahead (1..12) the next month with its bit set is."""
+    return tuple(
+        next(step for step in range(1, 13) if months >> ((mo + step) % 12) & 1) for mo in range(12)
+    )
 
 
 def _residue_steps(ok: list[bool]) -> list[int] | None:
@@ -275,25 +272,39 @@ def _residue_steps(ok: list[bool]) -> list[int] | None:
 # --------------------------------------------------------------------------
 
 
+# Y, M and W record the productive eligible periods of their first 400-year cycle (found by
+# scanning, with unwanted months skipped) and replay that list for every later cycle: the
+# calendar and the interval's phase repeat exactly, so the cost is one cycle at most plus the
+# fires themselves, however sparse the rule.
+
+
 def _chunks_y(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
     table = _type_table("Y", p.months, p.weekdays, p.indices)
     k = p.interval
     t = p.time_of_day.replace(tzinfo=zone)
-    y = _first_eligible(p0, k, date.fromordinal(o_lo).year)
     y_hi = date.fromordinal(o_hi).year
-    cycle = 400 // gcd(400, k)
-    empty = 0
-    while y <= y_hi:
+    j0 = (_first_eligible(p0, k, date.fromordinal(o_lo).year) - p0) // k
+    cycle = 400 // gcd(400, k)  # eligible years per 400-year cycle
+    record: list[tuple[int, tuple[int, ...]]] = []
+    for j in range(j0, j0 + cycle):
+        y = p0 + j * k
+        if y > y_hi:
+            return
         jan1 = datetime.combine(date(y, 1, 1), t)
         offsets = table[_is_leap(y) * 7 + jan1.weekday()]
         if offsets:
-            empty = 0
+            record.append((j - j0, offsets))
             yield [jan1 + _DAYS[i] for i in offsets]
-        else:
-            empty += 1
-            if empty >= cycle:
+    if not record:
+        return  # a whole cycle without a selection: never
+    while True:
+        j0 += cycle
+        for r, offsets in record:
+            y = p0 + (j0 + r) * k
+            if y > y_hi:
                 return
-        y += k
+            jan1 = datetime.combine(date(y, 1, 1), t)
+            yield [jan1 + _DAYS[i] for i in offsets]
 
 
 def _chunks_m(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
@@ -304,28 +315,38 @@ def _chunks_m(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
     months = p.months
     y, mo = _year_month(o_lo)
     y_hi = _year_month(o_hi)[0]
-    m = _first_eligible(p0, k, y * 12 + mo - 1)
-    j = (m - p0) // k
+    j0 = (_first_eligible(p0, k, y * 12 + mo - 1) - p0) // k
     # Eligible period j falls in month-of-year (p0 + j*k) % 12: skip unset months by residue.
     c12 = 12 // gcd(12, k)
     steps = _residue_steps([bool(months >> ((p0 + r * k) % 12) & 1) for r in range(c12)])
     if steps is None:
         return
-    cycle = 4800 // gcd(4800, k)
-    last = j - 1  # last eligible period index that selected something
+    cycle = 4800 // gcd(4800, k)  # eligible months per 400-year cycle
+    record: list[tuple[int, tuple[int, ...]]] = []
+    j = j0
     while True:
         j += steps[j % c12]
-        if j - last > cycle:
-            return
+        if j >= j0 + cycle:
+            break
         y, mi = divmod(p0 + j * k, 12)
         if y > y_hi:
             return
         first = datetime(y, mi + 1, 1, hh, mm, ss, tzinfo=zone)
         offsets = table[mi * 14 + _is_leap(y) * 7 + first.weekday()]
         if offsets:
-            last = j
+            record.append((j - j0, offsets))
             yield [first + _DAYS[i] for i in offsets]
         j += 1
+    if not record:
+        return
+    while True:
+        j0 += cycle
+        for r, offsets in record:
+            y, mi = divmod(p0 + (j0 + r) * k, 12)
+            if y > y_hi:
+                return
+            first = datetime(y, mi + 1, 1, hh, mm, ss, tzinfo=zone)
+            yield [first + _DAYS[i] for i in offsets]
 
 
 def _chunks_w(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
@@ -333,18 +354,19 @@ def _chunks_w(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
     k = p.interval
     t = p.time_of_day.replace(tzinfo=zone)
     months = p.months
-    w = _first_eligible(p0, k, (o_lo - 1) // 7)
-    cycle = 20871 // gcd(20871, k)
-    last = w - k  # last eligible week that selected something
-    while True:
-        if (w - last) // k > cycle:
-            return
+    ahead = _months_ahead(months)
+    w0 = _first_eligible(p0, k, (o_lo - 1) // 7)
+    cycle = 20871 // gcd(20871, k) * k  # weeks spanned by one cycle of eligible weeks
+    record: list[tuple[int, tuple[int, ...]]] = []
+    w = w0
+    while w < w0 + cycle:
         monday = 7 * w + 1
         if monday > o_hi:
             return
         d0 = date.fromordinal(monday)
+        y = d0.year
         mo = d0.month - 1
-        s = _MONTH_LEN[_is_leap(d0.year)][mo] - d0.day + 1
+        s = _MONTH_LEN[y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)][mo] - d0.day + 1
         if s > 7:
             s = 7
         if monday + 6 > _MAX_ORD:
@@ -352,17 +374,34 @@ def _chunks_w(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
         else:
             offsets = table[mo * 8 + s]
         if offsets:
-            last = w
+            record.append((w - w0, offsets))
             base = datetime.combine(d0, t)
             yield [base + _DAYS[i] for i in offsets]
-        elif not (months >> mo & 1 or (s < 7 and months >> ((mo + 1) % 12) & 1)):
+            w += k
+        elif months >> mo & 1 or (s < 7 and months >> ((mo + 1) % 12) & 1):
+            w += k
+        else:
             # No month of this week is wanted: go to the week of the next wanted month.
-            nxt = _next_set_month_ordinal(months, d0.year, d0.month if s == 7 else d0.month + 1)
-            if nxt > o_hi:
+            m = y * 12 + mo + (s < 7)
+            y, m = divmod(m + ahead[m % 12], 12)
+            if y > 9999:
                 return
-            w = _first_eligible(p0, k, (nxt - 1) // 7)
-            continue
-        w += k
+            w = _first_eligible(p0, k, (date(y, m + 1, 1).toordinal() - 1) // 7)
+    if not record:
+        return
+    while True:
+        w0 += cycle
+        for r, offsets in record:
+            monday = 7 * (w0 + r) + 1
+            if monday > o_hi:
+                return
+            d0 = date.fromordinal(monday)
+            if monday + 6 > _MAX_ORD:
+                offsets = _week_offsets_truncated(p, d0)
+                if not offsets:
+                    return
+            base = datetime.combine(d0, t)
+            yield [base + _DAYS[i] for i in offsets]
 
 
 def _chunks_d(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
@@ -371,23 +410,24 @@ def _chunks_d(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
     k = p.interval
     t = p.time_of_day.replace(tzinfo=zone)
     months, weekdays = p.months, p.weekdays
+    ahead = _months_ahead(months)
     # Eligible date j is p0 + j*k; its weekday repeats with j modulo c7.
     c7 = 7 // gcd(7, k)
     steps = _residue_steps([bool(weekdays >> ((p0 + r * k + 6) % 7) & 1) for r in range(c7)])
     if steps is None:
         return
     cycle_days = 146097 // gcd(146097, k) * k
-    o = _first_eligible(p0, k, o_lo)
-    last = o - 1  # last selected date (or where the search started)
+    j = (_first_eligible(p0, k, o_lo) - p0) // k
+    j += steps[j % c7]
+    last = p0 + j * k - 1  # last selected date (or where the search started)
     while True:
-        j = (o - p0) // k
-        j += steps[j % c7]
         o = p0 + j * k
-        if o > o_hi or o - last > cycle_days:
+        if o > o_hi:
             return
         d = date.fromordinal(o)
-        if months >> (d.month - 1) & 1:
-            month_end = min(o + _MONTH_LEN[_is_leap(d.year)][d.month - 1] - d.day, o_hi)
+        mo = d.month - 1
+        if months >> mo & 1:
+            month_end = min(o + _MONTH_LEN[_is_leap(d.year)][mo] - d.day, o_hi)
             base = datetime.combine(d, t)
             chunk = [base]
             last = o
@@ -399,19 +439,22 @@ def _chunks_d(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
                     break
                 chunk.append(base + _DAYS[o2 - o])
                 last = o2
-            o = o2
             yield chunk
         else:
-            o = _next_set_month_ordinal(months, d.year, d.month)
-            if o > o_hi:
+            if o - last > cycle_days:
+                return  # a whole cycle of eligible dates without a wanted one
+            y, m = divmod(d.year * 12 + mo + ahead[mo], 12)
+            if y > 9999:
                 return
-            o = _first_eligible(p0, k, o)
+            j = -(-(date(y, m + 1, 1).toordinal() - p0) // k)
+            j += steps[j % c7]
 
 
 def _chunks_h(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
     k = p.interval
     t0 = p.time_of_day.replace(hour=0, tzinfo=zone)
     months, weekdays = p.months, p.weekdays
+    ahead = _months_ahead(months)
     # Eligible hour j is p0 + j*k; its weekday ((p // 24) % 7 = (p % 168) // 24) repeats with
     # j modulo c168.
     c168 = 168 // gcd(168, k)
@@ -421,33 +464,33 @@ def _chunks_h(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterat
     if steps is None:
         return
     cycle_hours = 146097 * 24 // gcd(146097 * 24, k) * k
-    h = _first_eligible(p0, k, o_lo * 24)
-    last = h - 1
+    j = (_first_eligible(p0, k, o_lo * 24) - p0) // k
+    j += steps[j % c168]
+    last = p0 + j * k - 1
     while True:
-        j = (h - p0) // k
-        j += steps[j % c168]
         h = p0 + j * k
         o = h // 24
-        if o > o_hi or h - last > cycle_hours:
+        if o > o_hi:
             return
         d = date.fromordinal(o)
-        if months >> (d.month - 1) & 1:
+        mo = d.month - 1
+        if months >> mo & 1:
             base = datetime.combine(d, t0)
             day_start = o * 24
-            chunk = [base + _HOURS[h - day_start]]
-            last = h
-            # Later eligible hours of the same date share its weekday and month.
-            h += k
-            while h < day_start + 24:
-                chunk.append(base + _HOURS[h - day_start])
-                last = h
-                h += k
+            # Every eligible hour of this date shares its weekday and month.
+            chunk = [base + _HOURS[hh] for hh in range(h - day_start, 24, k)]
+            last = day_start + 24 - 1
+            j = -(-(day_start + 24 - p0) // k)
+            j += steps[j % c168]
             yield chunk
         else:
-            o = _next_set_month_ordinal(months, d.year, d.month)
-            if o > o_hi:
+            if h - last > cycle_hours:
+                return  # a whole cycle of eligible hours without a wanted one
+            y, m = divmod(d.year * 12 + mo + ahead[mo], 12)
+            if y > 9999:
                 return
-            h = _first_eligible(p0, k, o * 24)
+            j = -(-(date(y, m + 1, 1).toordinal() * 24 - p0) // k)
+            j += steps[j % c168]
 
 
 _CHUNKS = {"Y": _chunks_y, "M": _chunks_m, "W": _chunks_w, "D": _chunks_d, "H": _chunks_h}
