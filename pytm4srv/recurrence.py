@@ -71,6 +71,8 @@ class Pattern:
     weekdays: int = ALL_WEEKDAYS  # 0..127
 
     def __post_init__(self) -> None:
+        if not isinstance(self.indices, tuple):  # a list straight from JSON, say
+            object.__setattr__(self, "indices", tuple(self.indices))
         if self.frequency not in FREQUENCIES:
             raise ValueError(f"frequency must be one of {FREQUENCIES}")
         if self.time_of_day.tzinfo is not None or self.time_of_day.microsecond:

@@ -657,6 +657,12 @@ def test_invalid_patterns_are_rejected(kwargs: dict[str, object]) -> None:
         Pattern(**fields)  # type: ignore[arg-type]
 
 
+def test_indices_given_as_a_list_become_a_tuple() -> None:
+    p = Pattern("M", EIGHT, indices=[1, 14])  # type: ignore[arg-type]
+    assert p.indices == (1, 14)
+    assert next_fires(p, JAN1, UTC, JAN1, 2) == [u(2024, 1, 1, 8), u(2024, 1, 14, 8)]
+
+
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError):
         next_fires(Pattern("D", EIGHT), datetime(2024, 1, 1), UTC, JAN1, 1)
