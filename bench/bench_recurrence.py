@@ -125,6 +125,7 @@ def sparse() -> bool:
     monday = datetime(2024, 1, 1, 12, tzinfo=UTC)
     chicago = ZoneInfo("America/Chicago")
     cases: list[tuple[str, Pattern, datetime, datetime]] = [
+        ("D every day (dense, for reference)", Pattern("D", time(8)), utc_2024, utc_2024),
         (
             "M Feb Mon [5] (29 Feb on a Monday)",
             Pattern("M", time(8), months=0b10, weekdays=1, indices=(5,)),
@@ -166,7 +167,7 @@ def sparse() -> bool:
         (
             "W interval 20871 (400 y), whole Jan week",
             Pattern("W", time(8), interval=20871, months=1, indices=(7,)),
-            datetime(2024, 1, 29, tzinfo=UTC),
+            datetime(2024, 1, 29, 12, tzinfo=UTC),
             datetime(1, 1, 1, tzinfo=UTC),
         ),
         (
@@ -213,7 +214,7 @@ def sparse() -> bool:
             zname = "UTC" if zone is UTC else str(zone)
             print(
                 f"    {name:44} {zname:16} {found:5d} "
-                + " ".join(f"{t:7.2f}" for t in times)
+                + " ".join(f"{t:7.3f}" for t in times)
                 + f"  {never_fires(pattern)}"
                 + ("" if good else "  <- over budget")
             )
