@@ -10,6 +10,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -131,17 +132,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_for_http(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until a worker behind 127.0.0.1:``port`` answers HTTP (any status)."""
+    import http.client
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early with code {process.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+        finally:
+            conn.close()
+    raise RuntimeError(f"no HTTP answer on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into SystemExit, so that ``finally`` blocks stop the servers."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -153,6 +171,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_gunicorn(
+    app: str, workers: int, env: dict[str, str], chdir: Path = REPO
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve ``app`` (a gunicorn app spec) on 127.0.0.1 with ``workers`` sync workers."""
+    port = free_port()
+    command = [
+        venv_bin("gunicorn"),
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(chdir),
+        "--pythonpath",
+        f"{REPO},{REPO / 'bench'}",
+        "--log-level",
+        "warning",
+        app,
+    ]
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=chdir)
+    try:
+        wait_for_http(port, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, port
 
 
 def venv_bin(name: str) -> str:

@@ -1,0 +1,369 @@
+"""Hold list latency: does it grow with the table, and how far is it above the floor?
+
+    .venv/bin/python bench/bench_list.py
+
+Needs the databases of ``bench/generate.py`` (1 000 000 holds in ``pytm4srv_bench``, 10 000 in
+``pytm4srv_bench_small``). Each round times, one after the other, the same request
+
+    GET /api/machines/holds/?machine=1&start_after=T&limit=100
+
+on the 1 000 000-hold database, on the 10 000-hold one (machine 1 has the same history in both,
+so the answers are the same 100 holds), and the floor: the SQL that request sends, run directly
+through psycopg in this process, plus an empty Flask JSON endpoint. It does so twice, each time
+consistently for the API and the empty endpoint: served by gunicorn (1 sync worker each) and called
+over loopback HTTP, then in this process through the Flask test client. It prints medians and their
+ratios (targets: 1M / 10k <= 1.3, API / floor <= 3); absolute times are for reading only.
+
+Then it prints the plan (EXPLAIN ANALYZE) of the list's query for every combination of its filters
+on the large database and checks that none reads machine_holds by a sequential scan; the exit
+status is 1 if one does. About a minute in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import itertools
+import json
+import pstats
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from _support import (
+    BIG_DB,
+    PROBE_MACHINE,
+    REPO,
+    SMALL_DB,
+    bench_token,
+    libpq_url,
+    machine_description,
+    median_ms,
+    probe_start_after,
+    require_database,
+    start_gunicorn,
+    stop,
+    stop_on_signals,
+    unix,
+)
+
+LIST = "/api/machines/holds/"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--big", default=BIG_DB, help=f"1M-hold database ({BIG_DB})")
+    parser.add_argument("--small", default=SMALL_DB, help=f"10k-hold database ({SMALL_DB})")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of timing (20)")
+    parser.add_argument("--per-round", type=int, default=40, help="requests per kind a round (40)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the 1M-hold request")
+    parser.add_argument(
+        "--via",
+        choices=["both", "gunicorn", "inprocess"],
+        default="both",
+        help="gunicorn over loopback, the Flask test client in this process, or both (both)",
+    )
+    parser.add_argument("--no-latency", action="store_true", help="only print the plans")
+    parser.add_argument("--no-explain", action="store_true", help="only time the request")
+    parser.add_argument(
+        "--plans",
+        choices=["all", "bad", "none"],
+        default="all",
+        help="which plans to print in full (all)",
+    )
+    args = parser.parse_args()
+    stop_on_signals()
+    big = require_database(args.big, "1000000")
+    print(f"machine: {machine_description()}")
+    if not args.no_latency:
+        small = require_database(args.small, "10000")
+        for via in ("gunicorn", "inprocess") if args.via == "both" else (args.via,):
+            latency(big, small, via, args.rounds, args.per_round)
+    if args.profile:
+        profile_request(big)
+    if not args.no_explain:
+        return explain_all(big, args.plans)
+    return 0
+
+
+# -- latency ---------------------------------------------------------------------------------------
+
+
+def api_caller(url: str, path: str) -> tuple[Any, Any]:
+    """A function making ``GET path`` on an app bound to ``url``, and that app's engine."""
+    from pytm4srv import create_app
+    from pytm4srv.db import session_factory
+
+    app = create_app({"DATABASE_URL": url})
+    headers = {"Authorization": f"Bearer {bench_token(url)}"}
+    client = app.test_client()
+
+    def call() -> Any:
+        response = client.get(path, headers=headers)
+        return response.status_code, response.get_data()
+
+    return call, session_factory(app).kw["bind"]
+
+
+def http_caller(port: int, path: str, headers: dict[str, str]) -> Any:
+    """A function making ``GET path`` over loopback HTTP (a new connection each time, as gunicorn's
+    sync workers close it after every response)."""
+
+    def call() -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    return call
+
+
+def probe_sql(big: str, small: str, path: str) -> tuple[str, Any]:
+    """Check both databases answer the probe request alike; the SQL and parameters it sends."""
+    from sqlalchemy import event
+
+    call_big, engine = api_caller(big, path)
+    call_small, _ = api_caller(small, path)
+    sent: list[tuple[str, Any]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        sent.append((statement, parameters))
+
+    answers = [call_big(), call_small()]
+    event.remove(engine, "before_cursor_execute", capture)
+    bodies = []
+    for name, (status, body) in zip(("1M", "10k"), answers, strict=True):
+        holds = json.loads(body) if status == 200 else None
+        if not isinstance(holds, list) or len(holds) != 100:
+            sys.exit(f"{name}: unexpected answer {status} {body[:200]!r}")
+        bodies.append([{k: v for k, v in h.items() if k != "id"} for h in holds])
+    if bodies[0] != bodies[1]:
+        sys.exit("the two databases answer different holds for the probe request")
+    return next((s, p) for s, p in sent if "FROM machine_holds" in s)
+
+
+def latency(big: str, small: str, via: str, rounds: int, per_round: int) -> None:
+    import psycopg
+    from flask import Flask
+
+    start_after = probe_start_after(big)
+    if probe_start_after(small) != start_after:
+        sys.exit(
+            "the two databases differ on the probe machine: generate both with the same"
+            " --seed and --now"
+        )
+    path = f"{LIST}?machine={PROBE_MACHINE}&start_after={unix(start_after)}&limit=100"
+    print(f"request: GET {path}")
+    statement, parameters = probe_sql(big, small, path)
+
+    conn = psycopg.connect(libpq_url(big), autocommit=True)
+
+    def call_sql() -> Any:
+        with conn.cursor() as cur:
+            cur.execute(statement, parameters)
+            return cur.fetchall()
+
+    servers: list[Any] = []
+    try:
+        if via == "inprocess":
+            print("\n== in-process: Flask test client, no HTTP server")
+            call_big, _ = api_caller(big, path)
+            call_small, _ = api_caller(small, path)
+            floor_app = Flask("floor")
+
+            @floor_app.get("/empty")
+            def empty() -> Any:
+                return {}
+
+            floor_client = floor_app.test_client()
+
+            def call_empty() -> Any:
+                return floor_client.get("/empty").status_code, b""
+        else:
+            print("\n== gunicorn over loopback: 1 sync worker per server, one request at a time")
+            ports = []
+            for url in (big, small):
+                server, port = start_gunicorn(
+                    "pytm4srv:create_app()", 1, {"PYTM4SRV_DATABASE_URL": url}
+                )
+                servers.append(server)
+                ports.append(port)
+            server, port = start_gunicorn(
+                "floor_app:app", 1, {"BENCH_FLOOR_DSN": libpq_url(big)}, REPO / "bench"
+            )
+            servers.append(server)
+            call_big = http_caller(ports[0], path, {"Authorization": f"Bearer {bench_token(big)}"})
+            call_small = http_caller(
+                ports[1], path, {"Authorization": f"Bearer {bench_token(small)}"}
+            )
+            call_empty = http_caller(port, "/empty", {})
+        kinds = {
+            "api 1M holds": call_big,
+            "api 10k holds": call_small,
+            "sql 1M (psycopg)": call_sql,
+            "empty Flask JSON": call_empty,
+        }
+        measure(kinds, rounds, per_round)
+    finally:
+        for server in servers:
+            stop(server)
+        conn.close()
+
+
+def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
+    for name, call in kinds.items():  # warm-up: connections, prepared statements, caches
+        for _ in range(30):
+            answer = call()
+            if isinstance(answer, tuple) and answer[0] != 200:
+                sys.exit(f"{name}: status {answer[0]} {answer[1][:200]!r}")
+    samples: dict[str, list[float]] = {name: [] for name in kinds}
+    began = time.monotonic()
+    order = list(kinds)
+    for index in range(rounds):
+        for name in order if index % 2 == 0 else reversed(order):
+            call = kinds[name]
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                call()
+                samples[name].append(time.perf_counter() - t0)
+    took = time.monotonic() - began
+
+    medians = {name: median_ms(values) for name, values in samples.items()}
+    floor = medians["sql 1M (psycopg)"] + medians["empty Flask JSON"]
+    print(
+        f"{rounds} rounds x {per_round} calls of each kind, interleaved, in {took:.0f} s; medians:"
+    )
+    for name, value in medians.items():
+        print(f"  {name:<20} {value:8.3f} ms")
+    print(f"  {'floor (sql + empty)':<20} {floor:8.3f} ms")
+    ratio_size = medians["api 1M holds"] / medians["api 10k holds"]
+    ratio_floor = medians["api 1M holds"] / floor
+    print("ratios:")
+    print(f"  1M / 10k holds    {ratio_size:6.2f}  (target <= 1.3)  {verdict(ratio_size <= 1.3)}")
+    print(f"  api 1M / floor    {ratio_floor:6.2f}  (target <= 3)    {verdict(ratio_floor <= 3)}")
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def profile_request(big: str) -> None:
+    path = f"{LIST}?machine={PROBE_MACHINE}&start_after={unix(probe_start_after(big))}&limit=100"
+    call, _ = api_caller(big, path)
+    for _ in range(30):
+        call()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(300):
+        call()
+    profiler.disable()
+    print("\nprofile of 300 in-process requests on the 1M-hold database:")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+# -- plans -----------------------------------------------------------------------------------------
+
+
+def combinations(now: datetime, start_after: datetime) -> list[dict[str, Any]]:
+    """Every combination of the seed's filters, with values typical of the generated data."""
+    machines = [None, [PROBE_MACHINE], [PROBE_MACHINE, 2, 3]]
+    users = [None, [3], [0], [3, 0]]
+    ends = [None, 1, 0]
+    starts = [None, start_after]
+    # A window after start_after, and an old instant (before start_after: an empty answer).
+    end_befores = [None, start_after + timedelta(days=90), now - timedelta(days=5 * 365)]
+    pages = [{}, {"limit": 100, "offset": 1000}]
+    result = []
+    for machine, user, end, start, end_before, page in itertools.product(
+        machines, users, ends, starts, end_befores, pages
+    ):
+        args: dict[str, Any] = dict(page)
+        if machine is not None:
+            args["machine"] = machine
+        if user is not None:
+            args["user"] = user
+        if end is not None:
+            args["end"] = end
+        if start is not None:
+            args["start_after"] = start
+        if end_before is not None:
+            args["end_before"] = end_before
+        result.append(args)
+    return result
+
+
+def describe(args: dict[str, Any]) -> str:
+    parts = []
+    for key, value in args.items():
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(f"{key}={unix(item) if isinstance(item, datetime) else item}")
+    return "&".join(parts) or "(no filter)"
+
+
+def explain_all(big: str, plans: str) -> int:
+    import psycopg
+    from sqlalchemy.dialects import postgresql
+
+    from pytm4srv.config import DEFAULTS
+    from pytm4srv.holds.views import filtered_holds
+
+    dialect = postgresql.psycopg.dialect()
+    start_after = probe_start_after(big)
+    with psycopg.connect(libpq_url(big), autocommit=True) as conn:
+        now = conn.execute("SELECT max(start) FROM machine_holds").fetchone()[0]
+        conn.execute("SET statement_timeout = '10s'")
+        bad, rows = [], []
+        combos = combinations(now.astimezone(UTC), start_after)
+        print(
+            f"\nplans of the hold list's query, {len(combos)} filter combinations "
+            "(EXPLAIN ANALYZE, 1M holds)"
+        )
+        for args in combos:
+            # The query exactly as the list view builds it (page size + 1, see Holds.get).
+            page = args.get("limit", DEFAULTS["MAX_PAGE_SIZE"])
+            stmt = filtered_holds(args).offset(args.get("offset", 0)).limit(page + 1)
+            compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+            try:
+                plan = [
+                    r[0] for r in conn.execute("EXPLAIN ANALYZE " + str(compiled), compiled.params)
+                ]
+            except psycopg.errors.QueryCanceled:
+                plan = [r[0] for r in conn.execute("EXPLAIN " + str(compiled), compiled.params)]
+                plan.append("Execution Time: > 10000 ms (cancelled)")
+            text = "\n".join(plan)
+            seq = "Seq Scan on machine_holds" in text
+            millis = float(text.rsplit("Execution Time: ", 1)[1].split()[0].lstrip(">"))
+            scans = sorted({_scan(line) for line in plan if " on machine_holds" in line})
+            rows.append((describe(args), millis, scans, seq))
+            if seq:
+                bad.append(describe(args))
+            if plans == "all" or (plans == "bad" and seq):
+                print(f"\n-- {describe(args)}\n{text}")
+    print("\nsummary (query, execution ms, how machine_holds is read):")
+    for name, millis, scans, seq in rows:
+        print(f"  {'SEQ ' if seq else 'ok  '}{millis:9.2f}  {name}  [{'; '.join(scans)}]")
+    slowest = sorted(rows, key=lambda r: r[1], reverse=True)[:5]
+    print("slowest: " + "; ".join(f"{n} {m:.1f} ms" for n, m, _, _ in slowest))
+    if bad:
+        print(f"\nFAIL: {len(bad)} combinations read machine_holds sequentially:")
+        for name in bad:
+            print(f"  {name}")
+        return 1
+    print(f"\nok: all {len(rows)} combinations read machine_holds through indexes")
+    return 0
+
+
+def _scan(line: str) -> str:
+    text = line.strip().lstrip("->").strip()
+    return text.split("  (")[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

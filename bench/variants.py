@@ -1,0 +1,60 @@
+"""What-if variants of the service, for measuring a proposed change before making it.
+
+``lean_app()`` is ``pytm4srv.create_app()`` with the database session changed as
+docs/PERFORMANCE.md proposes for read requests: no pool pre-ping (one round trip to the server
+per request) and autocommit (no BEGIN and ROLLBACK: two more). The benchmarks only send GET
+requests to it; autocommit for writes would not be acceptable.
+
+    gunicorn --chdir bench "variants:lean_app()"
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import create_engine
+
+from pytm4srv import create_app
+from pytm4srv.db import session_factory
+
+
+def lean_app() -> Flask:
+    app = create_app()
+    factory = session_factory(app)
+    engine = create_engine(app.config["DATABASE_URL"])
+    factory.configure(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return app
+
+
+def cached_auth_app() -> Flask:
+    """``lean_app()`` that also remembers, per worker, which user a token hash belongs to for a
+    few seconds (a revoked token keeps working that long): no query for authentication."""
+    import time
+
+    from flask import g, request
+    from sqlalchemy import select
+
+    from pytm4srv import auth
+    from pytm4srv.db import get_session
+    from pytm4srv.users.models import User
+
+    app = lean_app()
+    cache: dict[str, tuple[float, User]] = {}
+
+    def authenticate() -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if request.path.startswith("/api/") and scheme.lower() == "bearer" and token.strip():
+            digest = auth.hash_token(token.strip())
+            hit = cache.get(digest)
+            if hit is not None and hit[0] > time.monotonic():
+                g.user = hit[1]
+                return
+            user = get_session().scalars(select(User).where(User.token_hash == digest)).first()
+            if user is not None:
+                get_session().expunge(user)
+                cache[digest] = (time.monotonic() + 5, user)
+        auth.authenticate()
+
+    funcs = app.before_request_funcs[None]
+    funcs[funcs.index(auth.authenticate)] = authenticate
+    return app
