@@ -13,8 +13,10 @@ How it stays fast for every valid pattern:
   computed once per (frequency, months, weekdays, indices) for every type.
 - ``D`` and ``H`` skip arithmetically over disallowed weekdays (a residue table over the
   interval) and over months whose bit is unset.
-- The Gregorian calendar repeats every 400 years (146097 days, 20871 weeks, 4800 months), so
-  once a whole cycle of eligible periods has selected nothing, nothing ever will.
+- The Gregorian calendar repeats every 400 years (146097 days, 20871 weeks, 4800 months), and
+  so does the pattern of eligible periods after n / gcd(n, interval) of them: ``Y``, ``M`` and
+  ``W`` record the productive periods of their first cycle and replay them, and a whole cycle
+  that selects nothing proves that nothing ever will.
 - Local times are turned into instants with zoneinfo (fold=0). A DST gap can put a candidate
   after a later one (by up to the size of the gap, 24 h on Pacific/Apia in 2011), so instants
   are held in a small heap until no later candidate can precede them, then emitted once each.
@@ -51,8 +53,6 @@ _DAYS = tuple(timedelta(days=i) for i in range(367))
 _HOURS = tuple(timedelta(hours=i) for i in range(24))
 _ONE_SECOND = timedelta(seconds=1)
 
-# Periods per 400-year Gregorian cycle.
-_CYCLE = {"Y": 400, "M": 4800, "W": 20871, "D": 146097, "H": 146097 * 24}
 _MONTH_LEN = (
     (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31),
     (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31),
@@ -190,7 +190,7 @@ def never_fires(pattern: Pattern) -> bool:
 
 
 def _utc_seconds(dt: datetime) -> int:
-    """Seconds from 0001-01-01 00:00 UTC minus one day (ordinal*86400 scale), floored."""
+    """The instant as whole UTC seconds on the scale ordinal*86400 + seconds of the day."""
     offset = dt.utcoffset()
     if offset is None:
         raise ValueError("datetimes must be timezone-aware")
