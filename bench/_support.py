@@ -6,6 +6,7 @@ Databases are named by SQLAlchemy URLs, like the app's ``PYTM4SRV_DATABASE_URL``
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import secrets
@@ -77,8 +78,10 @@ def require_database(db: str, holds: str) -> str:
     return sqlalchemy_url(db)
 
 
+@functools.cache
 def bench_token(db: str) -> str:
-    """A fresh API token of the admin user ``bench-admin`` (created when missing)."""
+    """A fresh API token of the admin user ``bench-admin`` (created when missing), made once per
+    process and database: the previous run's token stops working."""
     import psycopg
 
     from pytm4srv.auth import hash_token
@@ -229,3 +232,9 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} CPUs (nproc), {model}, {mem} RAM, Python {platform.python_version()}"
+
+
+def load_average() -> str:
+    """The machine's load average (1, 5, 15 min): other work on it skews absolute times."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"

@@ -28,6 +28,7 @@ from _support import (
     REPO,
     bench_token,
     libpq_url,
+    load_average,
     machine_description,
     require_database,
     start_gunicorn,
@@ -48,6 +49,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each server (2)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also load the variants of bench/variants.py (proposed changes)",
+    )
     args = parser.parse_args()
     stop_on_signals()
     wrk = shutil.which("wrk")
@@ -56,7 +62,7 @@ def main() -> int:
     url = require_database(args.db, "1000000")
     hold_id = pick_hold(url)
     token = bench_token(url)
-    print(f"machine: {machine_description()}")
+    print(f"machine: {machine_description()}; {load_average()}")
     print(
         f"method: gunicorn, {args.workers} sync workers per server, 127.0.0.1; wrk -t1"
         f" -c{args.connections} -d{args.duration}s; {args.rounds} alternating runs per server"
@@ -79,8 +85,18 @@ def main() -> int:
             ),
             "floor": (f"http://127.0.0.1:{floor_port}/holds/{hold_id}", {}),
         }
+        if args.what_if:
+            for name in ("lean_app", "cached_auth_app"):
+                server, port = start_gunicorn(
+                    f"variants:{name}()", args.workers, {"PYTM4SRV_DATABASE_URL": url}
+                )
+                servers.append(server)
+                targets[f"what-if {name}"] = (
+                    f"http://127.0.0.1:{port}/api/machines/holds/{hold_id}",
+                    {"Authorization": f"Bearer {token}"},
+                )
         answers = {name: fetch(*target) for name, target in targets.items()}
-        if answers["service"] != answers["floor"]:
+        if any(answer != answers["floor"] for answer in answers.values()):
             sys.exit(f"the two servers answer differently: {answers}")
         print(f"request: GET /api/machines/holds/{hold_id} -> {json.dumps(answers['service'])}")
 
@@ -94,19 +110,20 @@ def main() -> int:
                 result = run_wrk(wrk, address, headers, args.duration, args.connections)
                 results[name].append(result)
                 print(
-                    f"  {name:<8} {result['rps']:9.1f} req/s  {result['requests']:8.0f} requests"
+                    f"  {name:<26} {result['rps']:9.1f} req/s  {result['requests']:8.0f} requests"
                     f"  {result['errors']:.0f} errors  p50 {result['p50']:.2f} ms"
                 )
     finally:
         for server in servers:
             stop(server)
 
+    print(f"after the runs: {load_average()}")
     rps = {name: statistics.mean(r["rps"] for r in runs) for name, runs in results.items()}
     errors = sum(r["errors"] for runs in results.values() for r in runs)
     ratio = rps["service"] / rps["floor"]
     print("mean throughput:")
     for name, value in rps.items():
-        print(f"  {name:<8} {value:9.1f} req/s")
+        print(f"  {name:<26} {value:9.1f} req/s  ({value / rps['floor']:.2f} of the floor)")
     print("ratio:")
     print(
         f"  service / floor   {ratio:6.2f}  (target >= 0.5)  {'ok' if ratio >= 0.5 else 'MISSED'}"

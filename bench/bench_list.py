@@ -39,6 +39,7 @@ from _support import (
     SMALL_DB,
     bench_token,
     libpq_url,
+    load_average,
     machine_description,
     median_ms,
     probe_start_after,
@@ -60,6 +61,11 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=40, help="requests per kind a round (40)")
     parser.add_argument("--profile", action="store_true", help="cProfile the 1M-hold request")
     parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="in process, also time the parts of the request and bench/variants.py's lean_app",
+    )
+    parser.add_argument(
         "--via",
         choices=["both", "gunicorn", "inprocess"],
         default="both",
@@ -76,11 +82,11 @@ def main() -> int:
     args = parser.parse_args()
     stop_on_signals()
     big = require_database(args.big, "1000000")
-    print(f"machine: {machine_description()}")
+    print(f"machine: {machine_description()}; {load_average()}")
     if not args.no_latency:
         small = require_database(args.small, "10000")
         for via in ("gunicorn", "inprocess") if args.via == "both" else (args.via,):
-            latency(big, small, via, args.rounds, args.per_round)
+            latency(big, small, via, args.rounds, args.per_round, args.what_if)
     if args.profile:
         profile_request(big)
     if not args.no_explain:
@@ -148,7 +154,7 @@ def probe_sql(big: str, small: str, path: str) -> tuple[str, Any]:
     return next((s, p) for s, p in sent if "FROM machine_holds" in s)
 
 
-def latency(big: str, small: str, via: str, rounds: int, per_round: int) -> None:
+def latency(big: str, small: str, via: str, rounds: int, per_round: int, what_if: bool) -> None:
     import psycopg
     from flask import Flask
 
@@ -209,11 +215,72 @@ def latency(big: str, small: str, via: str, rounds: int, per_round: int) -> None
             "sql 1M (psycopg)": call_sql,
             "empty Flask JSON": call_empty,
         }
+        if what_if and via == "inprocess":
+            kinds.update(parts(big, path, statement, parameters))
         measure(kinds, rounds, per_round)
     finally:
         for server in servers:
             stop(server)
         conn.close()
+
+
+def parts(big: str, path: str, statement: str, parameters: Any) -> dict[str, Any]:
+    """The pieces of the list request, timed alone, and the lean_app variant (in process)."""
+    from sqlalchemy import select
+    from variants import lean_app
+
+    from pytm4srv.fields import to_unix
+    from pytm4srv.holds.models import MachineHold
+    from pytm4srv.holds.schemas import HoldSchema
+    from pytm4srv.holds.views import filtered_holds
+
+    lean = lean_app({"DATABASE_URL": big}).test_client()
+    headers = {"Authorization": f"Bearer {bench_token(big)}"}
+    call_big, engine = api_caller(big, path)
+    fixed, _ = api_caller(big, path.replace("limit=100", "limit=0"))
+    from sqlalchemy.orm import Session
+
+    session = Session(engine)
+    args = {"machine": [PROBE_MACHINE], "start_after": probe_start_after(big)}
+    stmt = filtered_holds(args).offset(0).limit(101)
+    columns = select(*MachineHold.__table__.c).where(*stmt.whereclause.clauses)
+    columns = columns.order_by(*stmt._order_by_clauses).offset(0).limit(101)
+    holds = list(session.scalars(stmt))[:100]
+    session.expunge_all()
+    schema = HoldSchema(many=True)
+
+    def orm_load() -> Any:
+        loaded = list(session.scalars(stmt))
+        session.rollback()
+        session.expunge_all()
+        return loaded
+
+    def core_dicts() -> Any:
+        rows = session.execute(columns).all()
+        session.rollback()
+        return [
+            {
+                "id": r.id,
+                "machine_id": r.machine_id,
+                "user_id": r.user_id,
+                "schedule_id": r.schedule_id,
+                "reason": r.reason,
+                "notes": r.notes,
+                "start": to_unix(r.start),
+                "end": None if r.end is None else to_unix(r.end),
+            }
+            for r in rows[:100]
+        ]
+
+    if core_dicts() != schema.dump(holds):
+        sys.exit("what-if: the plain dicts differ from the schema's output")
+    return {
+        "api 1M, limit=0": fixed,
+        "api 1M, lean_app": lambda: lean.get(path, headers=headers),
+        "part: ORM query+load": orm_load,
+        "part: HoldSchema dump": lambda: schema.dump(holds),
+        "what-if: Core+dicts": core_dicts,
+    }
 
 
 def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
@@ -233,6 +300,7 @@ def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
                 call()
                 samples[name].append(time.perf_counter() - t0)
     took = time.monotonic() - began
+    print(f"after the rounds: {load_average()}")
 
     medians = {name: median_ms(values) for name, values in samples.items()}
     floor = medians["sql 1M (psycopg)"] + medians["empty Flask JSON"]
@@ -240,13 +308,15 @@ def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
         f"{rounds} rounds x {per_round} calls of each kind, interleaved, in {took:.0f} s; medians:"
     )
     for name, value in medians.items():
-        print(f"  {name:<20} {value:8.3f} ms")
-    print(f"  {'floor (sql + empty)':<20} {floor:8.3f} ms")
+        print(f"  {name:<22} {value:8.3f} ms")
+    print(f"  {'floor (sql + empty)':<22} {floor:8.3f} ms")
     ratio_size = medians["api 1M holds"] / medians["api 10k holds"]
     ratio_floor = medians["api 1M holds"] / floor
     print("ratios:")
     print(f"  1M / 10k holds    {ratio_size:6.2f}  (target <= 1.3)  {verdict(ratio_size <= 1.3)}")
     print(f"  api 1M / floor    {ratio_floor:6.2f}  (target <= 3)    {verdict(ratio_floor <= 3)}")
+    if "api 1M, lean_app" in medians:
+        print(f"  what-if lean_app / floor  {medians['api 1M, lean_app'] / floor:6.2f}")
 
 
 def verdict(ok: bool) -> str:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _support import BIG_DB, bench_token, machine_description, require_database
+from _support import BIG_DB, bench_token, load_average, machine_description, require_database
 
 LIMIT_MB = 20
 PREVIEW = "/api/machines/holds/schedules/previewSchedule"
@@ -54,7 +54,7 @@ def main() -> int:
         print(json.dumps(child(url, args.child, args.metric)))
         return 0
 
-    print(f"machine: {machine_description()}")
+    print(f"machine: {machine_description()}; {load_average()}")
     print("method: fresh subprocess per measurement, Flask test client, warm-up at size 10")
     missed = False
     for case in CASES:
