@@ -78,7 +78,14 @@ def _fix_pysqlite_transactions(engine: Engine) -> None:
 
 
 def _immediate(connection: Any) -> bool:
-    return bool(connection.info.get("sqlite_begin_immediate"))
+    # BEGIN IMMEDIATE takes the write lock at once, so writers queue on the busy timeout instead of
+    # failing on a read-to-write lock upgrade. Asked for per transaction with the execution option
+    # (``session.connection(execution_options={"sqlite_begin_immediate": True})``, as the
+    # materializer does), or for every transaction of a pooled connection through its ``info``.
+    return bool(
+        connection.get_execution_options().get("sqlite_begin_immediate")
+        or connection.info.get("sqlite_begin_immediate")
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from pytm4srv.db import Base
 REASON_LENGTH = 500
 NOTES_LENGTH = 10_000
 SCHEDULE_NAME_LENGTH = 200
+ZONE_NAME_LENGTH = 100
 
 FREQUENCIES = ("Y", "M", "W", "D", "H")
 
@@ -76,6 +77,9 @@ class MachineHoldSchedule(Base):
         CheckConstraint('"interval" >= 1', name="interval_positive"),
         CheckConstraint("months >= 0 AND months <= 4095", name="months_range"),
         CheckConstraint("weekdays >= 0 AND weekdays <= 127", name="weekdays_range"),
+        # The materializer's due query: next_fire_zone = Z AND next_fire <= until, and the rows
+        # computed in another zone (migration 0003, docs/MATERIALIZER.md).
+        Index("ix_machine_hold_schedules_next_fire_zone_next_fire", "next_fire_zone", "next_fire"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,3 +100,9 @@ class MachineHoldSchedule(Base):
     created: Mapped[datetime]
     #: The last fire instant the materializer processed; NULL before the first.
     last_fire: Mapped[datetime | None]
+    #: The first fire instant after the cursor, as computed in the zone ``next_fire_zone``; NULL
+    #: when there is none (or not computed yet). Kept by the schedule views and the materializer
+    #: (``pytm4srv.holds.materialize.refresh_next_fire``), never by clients.
+    next_fire: Mapped[datetime | None]
+    #: The IANA name of the zone ``next_fire`` was computed in; NULL before the first computation.
+    next_fire_zone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))

@@ -17,6 +17,7 @@ from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import get_session
 from pytm4srv.fields import to_unix
 from pytm4srv.holds.firing import cursor_of, pattern_fields, preview
+from pytm4srv.holds.materialize import refresh_next_fire
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.schemas import (
     HoldQuerySchema,
@@ -150,6 +151,7 @@ class Schedules(MethodView):
         now = datetime.now(UTC)
         data.setdefault("anchor", now)
         schedule = MachineHoldSchedule(created=now, **data)
+        refresh_next_fire(schedule, current_app.config["ZONE"])
         session = get_session()
         session.add(schedule)
         session.commit()
@@ -171,6 +173,7 @@ class ScheduleById(MethodView):
         schedule = get_schedule(schedule_id)
         for name, value in data.items():
             setattr(schedule, name, value)
+        refresh_next_fire(schedule, current_app.config["ZONE"])
         get_session().commit()
         return schedule
 

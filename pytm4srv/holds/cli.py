@@ -1,0 +1,98 @@
+"""``flask holds materialize``: the cron job that turns due schedule firings into holds."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from flask import current_app
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from pytm4srv.db import session_factory
+from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
+from pytm4srv.holds.materialize import materialize
+from pytm4srv.holds.views import blp
+
+#: Largest --horizon / --catch-up: the whole datetime range, in minutes.
+MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
+
+
+def _unix_time(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    """``--now``: a UNIX timestamp in seconds, within the years the service accepts."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    if not MIN_INSTANT.timestamp() <= value <= MAX_INSTANT.timestamp():
+        raise click.BadParameter(f"{value:.0f} is outside the years 1 to 9999")
+    return EPOCH + timedelta(seconds=value)
+
+
+MINUTES = click.IntRange(min=0, max=MAX_MINUTES)
+
+
+def _configured_minutes(key: str) -> int:
+    value = current_app.config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MINUTES:
+        raise click.UsageError(f"PYTM4SRV_{key} must be a whole number of minutes >= 0: {value!r}")
+    return value
+
+
+def _one_line(exc: Exception) -> str:
+    """A short, single-line reason: the driver's message without SQL or help links."""
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig)
+    elif isinstance(exc, SQLAlchemyError):
+        text = str(exc).split("\n", 1)[0]
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@blp.cli.command("materialize")
+@click.option(
+    "--now",
+    type=float,
+    callback=_unix_time,
+    help="The run's instant as a UNIX timestamp [default: the current time].",
+)
+@click.option(
+    "--horizon",
+    type=MINUTES,
+    help="Create holds for fires up to this many minutes ahead "
+    "[default: PYTM4SRV_MATERIALIZE_HORIZON, 10080 = 7 days].",
+)
+@click.option(
+    "--catch-up",
+    "catch_up",
+    type=MINUTES,
+    help="Still create holds for missed fires up to this many minutes old; older ones are "
+    "skipped [default: PYTM4SRV_MATERIALIZE_CATCH_UP, 1440 = 1 day].",
+)
+def materialize_command(now: datetime | None, horizon: int | None, catch_up: int | None) -> None:
+    """Create holds for due schedule firings; prints a one-line summary (run it from cron)."""
+    if horizon is None:
+        horizon = _configured_minutes("MATERIALIZE_HORIZON")
+    if catch_up is None:
+        catch_up = _configured_minutes("MATERIALIZE_CATCH_UP")
+    now = now or datetime.now(UTC)
+    try:
+        with session_factory()() as session:
+            summary = materialize(
+                session,
+                now,
+                timedelta(minutes=horizon),
+                timedelta(minutes=catch_up),
+                current_app.config["ZONE"],
+            )
+    except Exception as exc:
+        if current_app.debug:
+            raise  # FLASK_DEBUG=1: the whole traceback
+        raise click.ClickException(f"materialize failed: {_one_line(exc)}") from None
+    click.echo(
+        f"materialize: {summary.line()} now={now.isoformat().replace('+00:00', 'Z')} "
+        f"horizon={horizon} catch_up={catch_up}"
+    )

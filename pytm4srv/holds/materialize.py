@@ -1,0 +1,287 @@
+"""The materializer: turns due schedule firings into holds (CONTRACT.md section 8).
+
+Each schedule has a cursor (``last_fire``, or ``created`` before its first run). A run at ``now``
+takes every fire instant f with cursor < f <= now + horizon, creates a hold for each f >= now -
+catch-up, skips the older ones, and moves the cursor to the last f it took.
+
+How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's view):
+
+- Every schedule stores ``next_fire``, its first fire after the cursor, and ``next_fire_zone``, the
+  zone that was computed in. The schedule views (:func:`refresh_next_fire`) and the materializer
+  keep it current, so the due schedules are one indexed query: ``next_fire_zone = Z AND next_fire
+  <= until``. A row computed in another zone (``PYTM4SRV_TIMEZONE`` changed, or a row from before
+  migration 0003) is due as well and gets recomputed: the stored value is only ever used to *find*
+  schedules; the fires themselves are always computed afresh from the cursor.
+- Schedules are processed in small batches, each one short transaction: lock the batch (``FOR
+  UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting;
+  ``BEGIN IMMEDIATE`` on SQLite, which serializes writers), insert its holds with ``ON CONFLICT
+  (schedule_id, start) DO NOTHING``, move the cursors, commit. A schedule's holds and its cursor
+  move together or not at all, so a run that fails leaves every schedule either done or untouched.
+- The engine starts from the cursor arithmetically, so the cost does not grow with a schedule's
+  age. After a long outage the skipped fires are counted one by one only up to
+  :data:`SKIP_COUNT_LIMIT` per schedule; past that the count is a lower bound and the iteration
+  jumps straight to now - catch-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pytm4srv import recurrence
+from pytm4srv.holds.firing import cursor_of, pattern_fields, pattern_of
+from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+
+#: Schedules locked and processed per transaction.
+BATCH_SIZE = 100
+#: Skipped fires counted one by one per schedule; beyond, "skipped" is a lower bound.
+SKIP_COUNT_LIMIT = 1000
+
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+
+_SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
+_HOLDS = cast(Table, MachineHold.__table__)
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    #: Schedules the run processed: those due in its window, plus any recomputed for a new zone.
+    schedules: int = 0
+    #: Holds created.
+    created: int = 0
+    #: Fire instants older than now - catch-up that got no hold.
+    skipped: int = 0
+    #: False when some schedule had more than SKIP_COUNT_LIMIT skipped fires: then ``skipped``
+    #: counts SKIP_COUNT_LIMIT for it, and is a lower bound.
+    skipped_exact: bool = True
+
+    def line(self) -> str:
+        """The one-line summary the command prints."""
+        skipped = f"{self.skipped}{'' if self.skipped_exact else '+'}"
+        return f"schedules={self.schedules} created={self.created} skipped={skipped}"
+
+
+@dataclass
+class _Plan:
+    starts: list[datetime] = field(default_factory=list)
+    skipped: int = 0
+    skipped_exact: bool = True
+    last_fire: datetime | None = None
+    next_fire: datetime | None = None
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The name stored in ``next_fire_zone``: the IANA key of a ZoneInfo, else ``str(zone)``."""
+    key = getattr(zone, "key", None)
+    return key if isinstance(key, str) else str(zone)
+
+
+def refresh_next_fire(schedule: MachineHoldSchedule, zone: tzinfo) -> None:
+    """Store the schedule's first fire instant after its cursor, computed in ``zone``.
+
+    The schedule views call this whenever they create or change a schedule, so that the
+    materializer finds it with its due query.
+    """
+    pattern = pattern_of(pattern_fields(schedule))
+    fires = recurrence.next_fires(pattern, schedule.anchor, zone, cursor_of(schedule), 1)
+    schedule.next_fire = fires[0] if fires else None
+    schedule.next_fire_zone = zone_name(zone)
+
+
+def materialize(
+    session: Session,
+    now: datetime,
+    horizon: timedelta,
+    catch_up: timedelta,
+    zone: tzinfo,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> Summary:
+    """Create the holds of every schedule firing due at ``now`` (CONTRACT.md section 8).
+
+    Commits once per batch of schedules; on an error, rolls back the batch in progress and
+    raises (the batches already committed are complete, and the next run does the rest).
+    """
+    oldest = _shift(now, -catch_up)
+    until = _shift(now, horizon)
+    name = zone_name(zone)
+    insert_holds = _insert_holds(session)
+    move_cursors = (
+        update(_SCHEDULES)
+        .where(_SCHEDULES.c.id == bindparam("b_id"))
+        .values(
+            last_fire=bindparam("b_last_fire"),
+            next_fire=bindparam("b_next_fire"),
+            next_fire_zone=name,
+        )
+    )
+    summary = Summary()
+    try:
+        while True:
+            if not session.in_transaction():
+                # SQLite: take the write lock up front, so that concurrent runs queue on it.
+                session.connection(execution_options={"sqlite_begin_immediate": True})
+            rows = session.execute(_due(name, until, batch_size)).all()
+            if not rows:
+                session.commit()
+                return summary
+            holds: list[dict[str, Any]] = []
+            cursors: list[dict[str, Any]] = []
+            for row in rows:
+                plan = _plan(row._asdict(), zone, oldest, until)
+                holds.extend(
+                    {
+                        "machine_id": row.machine_id,
+                        "user_id": None,
+                        "schedule_id": row.id,
+                        "reason": row.reason,
+                        "notes": "",
+                        "start": start,
+                        "end": _end(start, row.duration),
+                    }
+                    for start in plan.starts
+                )
+                cursors.append(
+                    {
+                        "b_id": row.id,
+                        "b_last_fire": plan.last_fire or row.last_fire,
+                        "b_next_fire": plan.next_fire,
+                    }
+                )
+                summary.skipped += plan.skipped
+                summary.skipped_exact &= plan.skipped_exact
+            if holds:
+                summary.created += len(session.execute(insert_holds, holds).all())
+            session.execute(move_cursors, cursors)
+            session.commit()
+            summary.schedules += len(rows)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _due(zone: str, until: datetime, limit: int) -> Select[Any]:
+    """A batch of due schedules, locked; rows other runs hold locked are skipped."""
+    s = _SCHEDULES.c
+    # A stored next_fire of another zone (or none computed yet) says nothing: recompute those.
+    # `<` / `>` rather than `<>` so that both stay range scans of the same index.
+    due = or_(
+        and_(s.next_fire_zone == zone, s.next_fire <= until),
+        s.next_fire_zone.is_(None),
+        s.next_fire_zone < zone,
+        s.next_fire_zone > zone,
+    )
+    columns = (
+        s.id,
+        s.machine_id,
+        s.reason,
+        s.duration,
+        s.anchor,
+        s.created,
+        s.last_fire,
+        s.frequency,
+        s.time_of_day,
+        s.interval,
+        s.indices,
+        s.months,
+        s.weekdays,
+    )
+    return select(*columns).where(due).limit(limit).with_for_update(skip_locked=True)
+
+
+def _insert_holds(session: Session) -> Any:
+    """``INSERT ... ON CONFLICT (schedule_id, start) DO NOTHING RETURNING id`` for the dialect."""
+    dialect = session.get_bind().dialect.name
+    key = ["schedule_id", "start"]
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(_HOLDS)
+            .on_conflict_do_nothing(index_elements=key)
+            .returning(_HOLDS.c.id)
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(_HOLDS).on_conflict_do_nothing(index_elements=key).returning(_HOLDS.c.id)
+        )
+    raise RuntimeError(f"the materializer supports PostgreSQL and SQLite, not {dialect}")
+
+
+def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetime) -> _Plan:
+    """The fires one schedule takes in this run, and where its cursor goes."""
+    pattern = pattern_of(row)
+    anchor = row["anchor"]
+    cursor: datetime = row["last_fire"] or row["created"]
+    plan = _Plan()
+    fires = recurrence.iter_fires(pattern, anchor, zone, cursor)
+    fire = next(fires, None)
+    last_skipped = None
+    while fire is not None and fire < oldest:
+        if plan.skipped == SKIP_COUNT_LIMIT:
+            # Counting on would cost as much as the outage was long: jump to the window.
+            plan.skipped_exact = False
+            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK)
+            fire = next(fires, None)
+            break
+        plan.skipped += 1
+        last_skipped = fire
+        fire = next(fires, None)
+    while fire is not None and fire <= until:
+        plan.starts.append(fire)
+        fire = next(fires, None)
+    plan.next_fire = fire
+    if plan.starts:
+        plan.last_fire = plan.starts[-1]
+    elif plan.skipped:
+        plan.last_fire = (
+            last_skipped
+            if plan.skipped_exact
+            else _last_fire_before(pattern, anchor, zone, cursor, oldest)
+        )
+    return plan
+
+
+def _last_fire_before(
+    pattern: recurrence.Pattern, anchor: datetime, zone: tzinfo, after: datetime, before: datetime
+) -> datetime | None:
+    """The last fire f with after < f < before, looking back over doubling spans."""
+    span = timedelta(hours=1)
+    while True:
+        start = after if before - after <= span else before - span
+        fires = recurrence.fires_between(pattern, anchor, zone, start, before - _TICK)
+        if fires:
+            return fires[-1]
+        if start == after:
+            return None
+        span *= 2
+
+
+def _end(start: datetime, duration: timedelta | None) -> datetime | None:
+    """A hold's end: ``duration`` of elapsed time after its start.
+
+    An end past the last representable instant (9999-12-31 23:59:59.999999 UTC) becomes null:
+    "until someone ends it", which such a hold effectively is.
+    """
+    if duration is None:
+        return None
+    try:
+        return start + duration
+    except OverflowError:
+        return None
+
+
+def _shift(instant: datetime, delta: timedelta) -> datetime:
+    """``instant + delta``, clamped to the datetime range."""
+    try:
+        return instant + delta
+    except OverflowError:
+        return _LAST if delta > timedelta(0) else _FIRST

@@ -1,0 +1,22 @@
+"""A cron run in a process of its own, for the multi-process materializer tests.
+
+Kept apart from the test module so that a spawned process imports only the app, not pytest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytm4srv import create_app
+
+
+def run_materialize(url: str, now: str, barrier: Any, results: Any) -> None:
+    """``flask holds materialize --now NOW`` on ``url``, started together with the others."""
+    try:
+        app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
+        runner = app.test_cli_runner()
+        barrier.wait(timeout=120)
+        result = runner.invoke(args=["holds", "materialize", "--now", now])
+        results.put((result.exit_code, result.output))
+    except BaseException as exc:  # report to the test rather than leave it waiting
+        results.put((-1, repr(exc)))
