@@ -423,12 +423,23 @@ def test_fires_between_matches_oracle(c: Case) -> None:
     assert got == expected
 
 
+# The oracle window of next_fires is extended window by window up to this many
+# times while it holds fewer than `count` instants.
+MAX_WINDOWS = 4
+
+
 @_settings(1.0)
-@given(c=cases(), count=st.integers(1, 5))
+@given(c=cases(), count=st.one_of(st.integers(1, 5), st.integers(1, 5), st.integers(6, 60)))
 def test_next_fires_matches_oracle(c: Case, count: int) -> None:
     _describe(c)
-    until = c.after + WINDOW[c.frequency]
-    expected = c.oracle(until=until)
+    expected: list[datetime] = []
+    until = c.after
+    for _ in range(MAX_WINDOWS):
+        start, until = until, until + WINDOW[c.frequency]
+        expected += c.oracle(after=start, until=until)
+        if len(expected) >= count:
+            break
+    event(f"next_fires: oracle window {'complete' if len(expected) >= count else 'partial'}")
     with time_limit(ENGINE_TIME_LIMIT, "next_fires"):
         got = rec.next_fires(c.pattern(), c.anchor, c.zone, c.after, count)
     assert_well_formed(got, c.after)
@@ -440,6 +451,26 @@ def test_next_fires_matches_oracle(c: Case, count: int) -> None:
         assert [f for f in got if f <= until] == expected
     with time_limit(ENGINE_TIME_LIMIT, "iter_fires"):
         assert list(islice(rec.iter_fires(c.pattern(), c.anchor, c.zone, c.after), count)) == got
+
+
+@_settings(0.5)
+@given(c=cases(), pick=st.integers(0, 10**6), micro=st.integers(1, 999_999))
+def test_bounds_strict_after_inclusive_until(c: Case, pick: int, micro: int) -> None:
+    """A fire instant used as `after` is excluded, as `until` included (microseconds too)."""
+    _describe(c)
+    expected = c.oracle()
+    if not expected:
+        return
+    f = expected[pick % len(expected)]
+    p = c.pattern()
+    with time_limit(ENGINE_TIME_LIMIT, "fires_between"):
+        assert rec.fires_between(p, c.anchor, c.zone, f, c.until) == [x for x in expected if x > f]
+        assert rec.fires_between(p, c.anchor, c.zone, c.after, f) == [x for x in expected if x <= f]
+        just_before = f - timedelta(microseconds=micro)
+        assert rec.next_fires(p, c.anchor, c.zone, just_before, 1) == [f]
+        assert rec.fires_between(p, c.anchor, c.zone, just_before, f) == [f]
+        assert rec.fires_between(p, c.anchor, c.zone, f, f) == []
+        assert rec.fires_between(p, c.anchor, c.zone, c.until, c.after) == []  # reversed
 
 
 @_settings(0.5)
