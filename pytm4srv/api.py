@@ -3,21 +3,28 @@
 Strict means: unknown body fields and unknown query parameters are errors (a typo such as
 ``machines=3`` must not silently return every hold), a single-valued query parameter given twice is
 an error, and a body that is not JSON answers 400.
+
+The OpenAPI document (``/api/openapi.json``, shown at ``/api/docs``) comes from the same schemas,
+with every error answer an operation can give (``ErrorResponses``) and the bearer scheme.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
+from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Request
+from flask import Flask, Request, current_app, request, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
 
 from pytm4srv.errors import error_payload
+from pytm4srv.schemas import ErrorSchema
 
 
 class StrictParser(FlaskParser):
@@ -33,7 +40,12 @@ class StrictParser(FlaskParser):
             abort(400, message="The request body must be JSON (Content-Type: application/json).")
         if not req.get_data(cache=True).strip():
             abort(400, message="The request body is empty; send a JSON object.")
-        return super()._raw_load_json(req)
+        try:
+            return super()._raw_load_json(req)
+        except (RecursionError, ValueError):
+            # Not JSONDecodeError (which webargs answers itself): nesting too deep for the
+            # parser, or an integer literal longer than Python converts (4300 digits).
+            abort(400, message="The request body is not JSON that this service can read.")
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
         _reject_repeated(req.args, schema)
@@ -55,8 +67,55 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
+    # Every error an operation can answer is listed by status (ErrorResponses), so no "default".
+    DEFAULT_ERROR_RESPONSE_NAME = None
+    ERROR_SCHEMA = ErrorSchema
+
     def handle_http_exception(self, error: Any) -> Any:
         return error_payload(error)
+
+
+def _response(status: int) -> str:
+    """The name of flask-smorest's response component for ``status`` (an error envelope)."""
+    return HTTPStatus(status).name
+
+
+class ErrorResponses(BasePlugin):
+    """Documents the error answers every operation can give, from its path and body.
+
+    Role checks add 403 themselves (``pytm4srv.auth.roles_required``) and ``blp.arguments`` adds
+    422; the rest follows from the request: every operation needs a token (401), reads the
+    database (503) and has a bounded URL (414); one with a body can get a body that is not JSON
+    (400) or too large (413); one with an id in its path can name nothing (404).
+    """
+
+    def operation_helper(
+        self, path: str | None = None, operations: Any = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            statuses = [401, 414, 503]
+            if "requestBody" in operation:
+                statuses += [400, 413]
+            if "{" in (path or ""):
+                statuses.append(404)
+            responses = {str(code): doc for code, doc in operation.get("responses", {}).items()}
+            for status in statuses:
+                responses.setdefault(str(status), _response(status))
+            operation["responses"] = dict(sorted(responses.items()))
+
+
+def _document_custom_fields(
+    converter: Any, field: ma.fields.Field[Any], **kwargs: Any
+) -> dict[str, Any]:
+    """OpenAPI properties of pytm4srv's own fields: their ``openapi`` class attribute."""
+    return dict(getattr(type(field), "openapi", {}))
+
+
+def _limit_url_length() -> None:
+    cap = current_app.config["MAX_URL_LENGTH"]
+    environ = request.environ
+    if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > cap:
+        abort(414, message=f"The URL is longer than {cap} characters.")
 
 
 def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
@@ -68,15 +127,70 @@ def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
     return name
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API token from `flask --app pytm4srv users create NAME --role ROLE`.",
+}
+
+UNAUTHORIZED = {
+    "description": "No token, or an unknown one.",
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": ErrorSchema}},
+}
+
+DOCS_ASSETS = "/api/docs/assets/"
+
+
 def init_app(app: Flask) -> Api:
-    """Attach the REST API and its OpenAPI document to ``app``."""
+    """Attach the REST API, its OpenAPI document and its docs page to ``app``."""
     app.config.setdefault("API_TITLE", "pytm4srv holds API")
     app.config.setdefault("API_VERSION", "1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    _serve_swagger_ui(app)
+    app.before_request(_limit_url_length)
+
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
-    return Api(app, spec_kwargs={"marshmallow_plugin": plugin})
+    spec_kwargs = {
+        "marshmallow_plugin": plugin,
+        "extra_plugins": [ErrorResponses()],
+        "security": [{"bearerAuth": []}],
+    }
+    api = Api(app, spec_kwargs=spec_kwargs)
+    api.spec.components.security_scheme("bearerAuth", BEARER)
+    api.spec.components.response(_response(401), UNAUTHORIZED, lazy=True)
+    converter = plugin.converter
+    assert converter is not None  # set when the spec was made
+    converter.add_attribute_function(_document_custom_fields)  # type: ignore[no-untyped-call]
+    converter.add_attribute_function(_config_maximum(app))  # type: ignore[no-untyped-call]
+    return api
+
+
+def _config_maximum(app: Flask) -> Any:
+    def config_maximum(
+        converter: Any, field: ma.fields.Field[Any], **kwargs: Any
+    ) -> dict[str, Any]:
+        """``maximum`` of a field whose cap is a setting (metadata ``maximum_setting``)."""
+        setting = field.metadata.get("maximum_setting")
+        return {"maximum": app.config[setting]} if setting else {}
+
+    return config_maximum
+
+
+def _serve_swagger_ui(app: Flask) -> None:
+    """Swagger UI at /api/docs, its assets served from the swagger-ui-bundle package.
+
+    Local assets: the page works without internet access.
+    """
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", DOCS_ASSETS)
+
+    def docs_asset(filename: str) -> Any:
+        return send_from_directory(swagger_ui_path, filename)
+
+    app.add_url_rule(f"{DOCS_ASSETS}<path:filename>", "docs_asset", docs_asset)
 
 
 __all__ = ["Api", "Blueprint", "core", "init_app"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, g, request
-from flask_smorest import abort
+from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
 from pytm4srv.db import get_session
@@ -70,22 +70,29 @@ def current_user() -> User:
 
 
 def roles_required(*roles: Role) -> Callable[[F], F]:
-    """Allow a view only to callers with one of ``roles``; anyone else gets 403."""
+    """Allow a view only to callers with one of ``roles``; anyone else gets 403.
+
+    The OpenAPI document of the view says so: the roles, and the 403 answer.
+    """
+    names = ", ".join(sorted(roles))
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if current_user().role not in roles:
-                abort(403, message=f"This needs one of the roles: {', '.join(sorted(roles))}.")
+                abort(403, message=f"This needs one of the roles: {names}.")
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        document = Blueprint.doc(description=f"Roles: {names}.", responses={"403": "FORBIDDEN"})
+        return document(wrapper)  # type: ignore[no-any-return]
 
     return decorator
 
 
 def _no_store(response: Any) -> Any:
-    if "user" in g:
+    # Any answer to a request that carried credentials, errors included (even a 503 from a
+    # database that failed before the token was checked).
+    if "user" in g or "Authorization" in request.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE": "UTC",
     # Largest accepted request body, in bytes (larger ones answer 413).
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Longest accepted URL (path and query string), in characters (longer ones answer 414).
+    "MAX_URL_LENGTH": 4096,
     # Largest `limit` of the hold list; a request without `limit` gets at most this many.
     "MAX_PAGE_SIZE": 1000,
     # Materializer defaults, in minutes.

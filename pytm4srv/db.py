@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -100,12 +100,26 @@ def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
     return factory
 
 
+#: Requests that may write: on SQLite their transaction takes the write lock at once.
+WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+
+
 def get_session() -> Session:
     """The session of the current app context, opened on first use."""
     if "db_session" not in g:
         g.db_session = session_factory()()
+        if has_request_context() and request.method in WRITE_METHODS:
+            _begin_for_writing(g.db_session)
     session: Session = g.db_session
     return session
+
+
+def _begin_for_writing(session: Session) -> None:
+    # A SQLite transaction that reads first (the token lookup) and then writes cannot wait for
+    # the write lock: the upgrade fails at once with "database is locked" when another request
+    # writes. BEGIN IMMEDIATE queues on the busy timeout instead.
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin_immediate": True})
 
 
 def _close_session(exc: BaseException | None) -> None:

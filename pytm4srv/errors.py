@@ -22,7 +22,9 @@ def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, 
         "message": data.get("message") or error.description or error.name,
         "errors": data.get("errors") or data.get("messages") or {},
     }
-    headers = dict(data.get("headers") or {})
+    # The exception's own headers (Allow of a 405, for one), less its HTML content type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
     if code == 500:
         # Never leak the exception's text to the client.
         payload["message"] = InternalServerError.description

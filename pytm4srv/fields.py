@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields
 
@@ -17,7 +17,11 @@ MIN_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
 MAX_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+MIN_UNIX = int((MIN_INSTANT - EPOCH).total_seconds())
+MAX_UNIX = int((MAX_INSTANT - EPOCH).total_seconds())
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_DECIMAL = re.compile(r"-?[0-9]+")
+_TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
 
 
 class StrictInteger(fields.Integer):
@@ -28,6 +32,20 @@ class StrictInteger(fields.Integer):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
+            raise self.make_error("invalid")
+        result: int = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII decimal digits with an optional minus sign.
+
+    (``int()`` would also take spaces, underscores and non-ASCII digits, which the document does
+    not allow.)
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or _DECIMAL.fullmatch(value) is None:
             raise self.make_error("invalid")
         result: int = super()._deserialize(value, attr, data, **kwargs)
         return result
@@ -45,6 +63,20 @@ class Timestamp(fields.Field[datetime]):
         "naive": "ISO 8601 timestamp without a UTC offset; add one (e.g. 'Z' or '+02:00').",
         "range": "Timestamp out of range: it must fall within the years 1 to 9999.",
     }
+    #: How the OpenAPI document describes it (pytm4srv.api reads ``openapi`` of custom fields).
+    openapi: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "type": "number",
+                "minimum": MIN_UNIX,
+                "maximum": MAX_UNIX,
+                "description": "UNIX seconds",
+            },
+            {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
+            {"type": "string", "pattern": rf"^{_NUMBER.pattern}$", "description": "UNIX seconds"},
+        ],
+        "example": 1_800_000_000,
+    }
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
@@ -57,10 +89,11 @@ class Timestamp(fields.Field[datetime]):
         if isinstance(value, int | float):
             return from_unix(value, self)
         if isinstance(value, str):
-            text = value.strip()
             try:
                 return (
-                    from_unix(float(text), self) if _looks_numeric(text) else _from_iso(text, self)
+                    from_unix(float(value), self)
+                    if _looks_numeric(value)
+                    else _from_iso(value, self)
                 )
             except ValueError as exc:
                 raise self.make_error("invalid") from exc
@@ -80,11 +113,12 @@ def to_unix(value: datetime) -> int | float:
 
 
 def from_unix(seconds: float, field: fields.Field[datetime]) -> datetime:
-    if not math.isfinite(seconds):
+    if isinstance(seconds, float) and not math.isfinite(seconds):
         raise field.make_error("invalid")
-    micros = round(seconds * 1_000_000) if isinstance(seconds, float) else seconds * 1_000_000
-    if not (_unix_micros(MIN_INSTANT) <= micros <= _unix_micros(MAX_INSTANT)):
+    # Compare before scaling: a huge float times 10**6 is infinite, and round() of that raises.
+    if not MIN_UNIX <= seconds <= MAX_UNIX:
         raise field.make_error("range")
+    micros = round(seconds * 1_000_000) if isinstance(seconds, float) else seconds * 1_000_000
     return EPOCH + timedelta(microseconds=int(micros))
 
 
@@ -104,36 +138,32 @@ def _from_iso(text: str, field: fields.Field[datetime]) -> datetime:
     return value
 
 
-def _unix_micros(value: datetime) -> int:
-    delta = value - EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 class TimeOfDay(fields.Field[time]):
     """A local time of day: ``"HH:MM"`` or ``"HH:MM:SS"`` in, ``"HH:MM:SS"`` out."""
 
     default_error_messages = {"invalid": "Not a valid time of day: use 'HH:MM' or 'HH:MM:SS'."}
+    openapi: ClassVar[dict[str, Any]] = {
+        "type": "string",
+        "pattern": rf"^{_TIME_OF_DAY.pattern}$",
+        "example": "08:00",
+    }
 
     def _serialize(self, value: time | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else value.strftime("%H:%M:%S")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
-        if not isinstance(value, str):
+        # A strict pattern first: strptime alone also takes non-ASCII digits.
+        if not isinstance(value, str) or _TIME_OF_DAY.fullmatch(value) is None:
             raise self.make_error("invalid")
-        for fmt in ("%H:%M:%S", "%H:%M"):
-            try:
-                parsed = datetime.strptime(value, fmt)
-            except ValueError:
-                continue
-            if len(value) == len(fmt.replace("%H", "00").replace("%M", "00").replace("%S", "00")):
-                return parsed.time()
-        raise ValidationError(self.error_messages["invalid"])
+        hour, minute, second = (int(part) for part in f"{value}:00".split(":")[:3])
+        return time(hour, minute, second)
 
 
 class Minutes(fields.Field[timedelta]):
     """A duration in whole minutes (integer ≥ 1) on the wire, a ``timedelta`` inside."""
 
     default_error_messages = {"invalid": "Not a whole number of minutes."}
+    openapi: ClassVar[dict[str, Any]] = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
 
     def _serialize(self, value: timedelta | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else int(value.total_seconds()) // 60

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
@@ -17,6 +17,7 @@ class Text(fields.String):
         "nul": "Must not contain the NUL character.",
         "encoding": "Must be valid Unicode text (no lone surrogates).",
     }
+    openapi: ClassVar[dict[str, Any]] = {"pattern": "^[^\\u0000]*$"}
 
     def __init__(self, *, max_length: int, min_length: int = 0, **kwargs: Any) -> None:
         super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
@@ -43,6 +44,24 @@ class StrictSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+
+class ErrorSchema(ma.Schema):
+    """The envelope of every error answer (``pytm4srv.errors``)."""
+
+    class Meta:
+        ordered = True
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    status = fields.String(required=True, metadata={"description": "The status's name."})
+    message = fields.String(required=True, metadata={"description": "What went wrong."})
+    errors = fields.Dict(
+        required=True,
+        metadata={
+            "description": "Details: for invalid input, the messages of each offending field "
+            'by location, e.g. {"json": {"end": ["Must be later than start."]}}; else {}.'
+        },
+    )
 
 
 def field_error(field: str, message: str) -> ValidationError:

@@ -8,7 +8,7 @@ from flask import current_app
 from marshmallow import ValidationError, fields, missing, validate, validates, validates_schema
 
 from pytm4srv.db import get_session
-from pytm4srv.fields import INT32_MAX, Minutes, StrictInteger, TimeOfDay, Timestamp
+from pytm4srv.fields import INT32_MAX, Minutes, QueryInteger, StrictInteger, TimeOfDay, Timestamp
 from pytm4srv.holds.models import (
     FREQUENCIES,
     NOTES_LENGTH,
@@ -61,18 +61,24 @@ class HoldSchema(MachineRefMixin, StrictSchema):
         check_end_after_start(data)
 
 
+#: Most values a repeatable filter of the hold list takes.
+MAX_FILTER_VALUES = 100
+
+
 class HoldQuerySchema(StrictSchema):
     """Filters of the hold list (CONTRACT section 6)."""
 
     machine = fields.List(
-        fields.Integer(validate=validate.Range(min=0, max=INT32_MAX)),
+        QueryInteger(validate=validate.Range(min=0, max=INT32_MAX)),
+        validate=validate.Length(max=MAX_FILTER_VALUES),
         metadata={"description": "Only holds of these machines (repeatable)."},
     )
     user = fields.List(
-        fields.Integer(validate=validate.Range(min=0, max=INT32_MAX)),
+        QueryInteger(validate=validate.Range(min=0, max=INT32_MAX)),
+        validate=validate.Length(max=MAX_FILTER_VALUES),
         metadata={"description": "Only holds created by these users (repeatable); 0: by none."},
     )
-    end = fields.Integer(
+    end = QueryInteger(
         validate=validate.OneOf([0, 1]),
         metadata={"description": "1: only holds with an end; 0: only holds without one."},
     )
@@ -80,11 +86,15 @@ class HoldQuerySchema(StrictSchema):
     end_before = Timestamp(
         metadata={"description": "Only holds with an end, at or before this instant."}
     )
-    limit = fields.Integer(
+    limit = QueryInteger(
         validate=validate.Range(min=0),
-        metadata={"description": "At most this many holds (capped by the server's page size)."},
+        metadata={
+            "description": "At most this many holds; default and maximum: the server's page "
+            "size (MAX_PAGE_SIZE). A Link header (rel=next) follows a page cut short.",
+            "maximum_setting": "MAX_PAGE_SIZE",
+        },
     )
-    offset = fields.Integer(
+    offset = QueryInteger(
         validate=validate.Range(min=0, max=2**62), metadata={"description": "Skip this many."}
     )
 
@@ -178,7 +188,7 @@ class PreviewSchema(ScheduleSchema):
 
 
 class PreviewQuerySchema(StrictSchema):
-    count = fields.Integer(
+    count = QueryInteger(
         load_default=1,
         validate=validate.Range(min=1, max=1000),
         metadata={"description": "How many fire instants (1 to 1000)."},

@@ -28,12 +28,17 @@ from pytm4srv.holds.schemas import (
     check_end_after_start,
     schedule_defaults,
 )
+from pytm4srv.schemas import ErrorSchema
 from pytm4srv.users.models import PLANNING_ROLES
 
 blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description="Machine holds.")
 
 HOLD_ID = "<int(max=2147483647):hold_id>"
 SCHEDULE_ID = "<int(max=2147483647):schedule_id>"
+NEXT_PAGE = {
+    "description": 'RFC 8288 link to the next page (rel="next"), when the page is full.',
+    "schema": {"type": "string"},
+}
 
 
 def filtered_holds(args: dict[str, Any]) -> Select[MachineHold]:
@@ -65,7 +70,7 @@ def get_hold(hold_id: int) -> MachineHold:
 @blp.route("/")
 class Holds(MethodView):
     @blp.arguments(HoldQuerySchema, location="query", as_kwargs=False)
-    @blp.response(200, HoldSchema(many=True))
+    @blp.response(200, HoldSchema(many=True), headers={"Link": NEXT_PAGE})
     def get(self, args: dict[str, Any]) -> Any:
         """List holds in order of start, with the seed's filters."""
         page = args.get("limit", current_app.config["MAX_PAGE_SIZE"])
@@ -192,6 +197,7 @@ class PreviewSchedule(MethodView):
     @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
     @blp.response(200)
     @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
+    @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
     def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
         """List the next fire instants of a schedule, as UNIX timestamps."""
         stored = get_schedule(body["id"]) if "id" in body else None
