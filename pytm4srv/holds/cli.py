@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytm4srv.db import session_factory
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
-from pytm4srv.holds.materialize import materialize
+from pytm4srv.holds.materialize import BATCH_SIZE, materialize
 from pytm4srv.holds.views import blp
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
@@ -72,7 +72,16 @@ def _one_line(exc: Exception) -> str:
     help="Still create holds for missed fires up to this many minutes old; older ones are "
     "skipped [default: PYTM4SRV_MATERIALIZE_CATCH_UP, 1440 = 1 day].",
 )
-def materialize_command(now: datetime | None, horizon: int | None, catch_up: int | None) -> None:
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=100_000),
+    default=BATCH_SIZE,
+    show_default=True,
+    help="Schedules locked and processed per transaction.",
+)
+def materialize_command(
+    now: datetime | None, horizon: int | None, catch_up: int | None, batch_size: int
+) -> None:
     """Create holds for due schedule firings; prints a one-line summary (run it from cron)."""
     if horizon is None:
         horizon = _configured_minutes("MATERIALIZE_HORIZON")
@@ -87,6 +96,7 @@ def materialize_command(now: datetime | None, horizon: int | None, catch_up: int
                 timedelta(minutes=horizon),
                 timedelta(minutes=catch_up),
                 current_app.config["ZONE"],
+                batch_size=batch_size,
             )
     except Exception as exc:
         if current_app.debug:

@@ -16,7 +16,9 @@ def run_materialize(url: str, now: str, barrier: Any, results: Any) -> None:
         app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
         runner = app.test_cli_runner()
         barrier.wait(timeout=120)
-        result = runner.invoke(args=["holds", "materialize", "--now", now])
+        # Small batches, so that the runs interleave over the few hundred schedules.
+        args = ["holds", "materialize", "--now", now, "--batch-size", "20"]
+        result = runner.invoke(args=args)
         results.put((result.exit_code, result.output))
     except BaseException as exc:  # report to the test rather than leave it waiting
         results.put((-1, repr(exc)))
