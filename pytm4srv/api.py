@@ -10,6 +10,8 @@ with every error answer an operation can give (``ErrorResponses``) and the beare
 
 from __future__ import annotations
 
+import copy
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +24,7 @@ from swagger_ui_bundle import swagger_ui_path
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
 from pytm4srv.schemas import ErrorSchema
@@ -42,9 +45,11 @@ class StrictParser(FlaskParser):
             abort(400, message="The request body is empty; send a JSON object.")
         try:
             return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise  # webargs answers it
         except (RecursionError, ValueError):
-            # Not JSONDecodeError (which webargs answers itself): nesting too deep for the
-            # parser, or an integer literal longer than Python converts (4300 digits).
+            # Nesting too deep for the parser, or an integer literal longer than Python
+            # converts (4300 digits): errors webargs does not expect, so they would be 500s.
             abort(400, message="The request body is not JSON that this service can read.")
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
@@ -108,7 +113,11 @@ def _document_custom_fields(
     converter: Any, field: ma.fields.Field[Any], **kwargs: Any
 ) -> dict[str, Any]:
     """OpenAPI properties of pytm4srv's own fields: their ``openapi`` class attribute."""
-    return dict(getattr(type(field), "openapi", {}))
+    properties = copy.deepcopy(getattr(type(field), "openapi", {}))
+    if field.allow_none and "oneOf" in properties:
+        # OpenAPI 3.0 reads `nullable` only beside a `type`: a branch must admit null.
+        properties["oneOf"][0]["nullable"] = True
+    return properties
 
 
 def _limit_url_length() -> None:
@@ -142,6 +151,13 @@ UNAUTHORIZED = {
 DOCS_ASSETS = "/api/docs/assets/"
 
 
+class DecimalIntegerConverter(IntegerConverter):
+    """``<int:...>`` in ASCII digits only: werkzeug's own also matches other Unicode digits, so
+    ``/holds/١`` (ARABIC-INDIC DIGIT ONE) would name hold 1."""
+
+    regex = r"[0-9]+"
+
+
 def init_app(app: Flask) -> Api:
     """Attach the REST API, its OpenAPI document and its docs page to ``app``."""
     app.config.setdefault("API_TITLE", "pytm4srv holds API")
@@ -150,6 +166,7 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.url_map.converters["int"] = DecimalIntegerConverter
     _serve_swagger_ui(app)
     app.before_request(_limit_url_length)
 

@@ -1,0 +1,213 @@
+"""The OpenAPI document at /api/openapi.json and the docs page at /api/docs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jsonschema.exceptions import ValidationError
+from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import validate as validate_instance
+from openapi_spec_validator import validate
+
+from tests.test_auth import ROLE_MATRIX, request_for
+
+METHODS = {"get", "put", "post", "patch", "delete"}
+#: Routes under /api that are not operations of the API: the document and its docs page.
+NOT_OPERATIONS = ("/api/openapi.json", "/api/docs")
+
+
+@pytest.fixture
+def spec(client):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    return r.json
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def test_document_is_valid_openapi_3(spec):
+    assert spec["openapi"].startswith("3.")
+    validate(spec)
+
+
+def test_document_needs_no_token(client):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    assert "Cache-Control" not in r.headers
+
+
+def test_every_api_route_is_documented_with_its_methods(app, spec):
+    documented = {(path, method) for path, method, _ in operations(spec)}
+    served = {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/") and not rule.rule.startswith(NOT_OPERATIONS)
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert served == documented
+    assert len(documented) == 12
+
+
+def test_bearer_scheme_applies_to_every_operation(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    assert spec["security"] == [{"bearerAuth": []}]
+    assert all("security" not in operation for _, _, operation in operations(spec))
+
+
+def test_every_operation_lists_its_error_answers(spec):
+    for path, method, operation in operations(spec):
+        codes = set(operation["responses"])
+        assert "default" not in codes
+        assert {"401", "414", "503"} <= codes, (method, path)
+        has_body = "requestBody" in operation
+        assert ({"400", "413"} <= codes) == has_body, (method, path)
+        if "{" in path or path.endswith("previewSchedule"):
+            assert "404" in codes, (method, path)
+        if has_body or operation.get("parameters"):
+            assert "422" in codes, (method, path)
+
+
+def test_403_is_documented_exactly_where_roles_apply(spec, machine):
+    """The operations whose 403 is documented are those the role matrix denies to staff."""
+    denied = set()
+    for endpoint, *_, staff_status in ROLE_MATRIX:
+        method, path, _ = request_for(endpoint, machine.id, 1)
+        if staff_status == 403:
+            denied.add((method, re.sub(r"/\d+$", "/{id}", path)))
+    documented = {
+        (method, re.sub(r"\{\w+_id\}$", "{id}", path))
+        for path, method, operation in operations(spec)
+        if "403" in operation["responses"]
+    }
+    assert documented == denied
+    assert len(denied) == 4
+
+
+def test_error_answers_are_the_envelope(spec):
+    error = spec["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"code", "status", "message", "errors"}
+    for name, response in spec["components"]["responses"].items():
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, name
+    assert "WWW-Authenticate" in spec["components"]["responses"]["UNAUTHORIZED"]["headers"]
+
+
+def test_custom_fields_document_their_wire_types(spec):
+    schemas = spec["components"]["schemas"]
+    start = schemas["Hold"]["properties"]["start"]
+    kinds = [(branch["type"], branch.get("format")) for branch in start["oneOf"]]
+    assert kinds == [("number", None), ("string", "date-time"), ("string", None)]
+    assert schemas["Hold"]["properties"]["end"]["nullable"] is True
+    schedule = schemas["Schedule"]["properties"]
+    assert schedule["time_of_day"]["type"] == "string"
+    assert re.fullmatch(schedule["time_of_day"]["pattern"].strip("^$"), "08:30:00")
+    assert schedule["duration"] | {"description": None} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**31 - 1,
+        "nullable": True,
+        "default": None,
+        "description": None,
+    }
+    assert schedule["interval"]["type"] == "integer"
+    assert schedule["interval"]["maximum"] == 2**31 - 1
+    assert schemas["Hold"]["properties"]["reason"]["maxLength"] == 500
+    assert schemas["Hold"]["properties"]["notes"]["maxLength"] == 10_000
+    assert schedule["name"]["maxLength"] == 200
+
+
+def test_read_only_fields_are_marked(spec):
+    schemas = spec["components"]["schemas"]
+    for name in ("id", "user_id", "schedule_id"):
+        assert schemas["Hold"]["properties"][name]["readOnly"] is True
+    for name in ("id", "created", "last_fire"):
+        assert schemas["Schedule"]["properties"][name]["readOnly"] is True
+
+
+def query_parameter(spec, path, method, name):
+    parameters = spec["paths"][path][method]["parameters"]
+    return next(p for p in parameters if p["name"] == name)["schema"]
+
+
+def test_limits_are_documented(spec, app):
+    limit = query_parameter(spec, "/api/machines/holds/", "get", "limit")
+    assert limit["maximum"] == app.config["MAX_PAGE_SIZE"]
+    count = query_parameter(spec, "/api/machines/holds/schedules/previewSchedule", "post", "count")
+    assert (count["minimum"], count["maximum"]) == (1, 1000)
+    machine = query_parameter(spec, "/api/machines/holds/", "get", "machine")
+    assert machine["items"]["maximum"] == 2**31 - 1
+    assert machine["maxItems"] == 100
+    for path in ("/api/machines/holds/{hold_id}", "/api/machines/holds/schedules/{schedule_id}"):
+        (parameter,) = spec["paths"][path]["parameters"]
+        assert parameter["schema"]["maximum"] == 2**31 - 1
+
+
+@pytest.mark.parametrize("page_size", [50])
+def test_page_size_in_the_document_follows_the_setting(app_config, page_size):
+    from pytm4srv import create_app
+
+    app = create_app(app_config | {"MAX_PAGE_SIZE": page_size})
+    spec = app.test_client().get("/api/openapi.json").json
+    assert query_parameter(spec, "/api/machines/holds/", "get", "limit")["maximum"] == page_size
+
+
+def test_non_schema_answers_are_documented(spec):
+    schedules = spec["paths"]["/api/machines/holds/schedules/"]["get"]["responses"]["200"]
+    schema = schedules["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] == {"$ref": "#/components/schemas/Schedule"}
+    preview = spec["paths"]["/api/machines/holds/schedules/previewSchedule"]["post"]
+    schema = preview["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["type"] == "array"
+    assert schema["items"]["type"] == "number"
+
+
+def test_real_answers_match_the_document(spec, admin, machine):
+    """A few answers, checked against the document's own schemas."""
+
+    def check(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        validate_instance(instance, schema, cls=OAS30Validator)
+
+    hold = admin.put("/api/machines/holds/", json={"machine_id": machine.id, "reason": "r"})
+    assert hold.status_code == 201
+    check(hold.json, "Hold")
+    with pytest.raises(ValidationError):
+        check(hold.json | {"start": [1]}, "Hold")
+    error = admin.put("/api/machines/holds/", json={"reason": 5})
+    assert error.status_code == 422
+    check(error.json, "Error")
+
+
+def test_docs_page_is_served_with_local_assets(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "/api/openapi.json" in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(asset.startswith("/api/docs/assets/") for asset in assets)
+    for asset in assets:
+        r = client.get(asset)
+        assert r.status_code == 200, asset
+        assert len(r.data) > 1000
+        r.close()
+
+
+def test_missing_docs_asset_is_a_404_envelope(client):
+    r = client.get("/api/docs/assets/nothing.js")
+    assert r.status_code == 404
+    assert r.json["code"] == 404
