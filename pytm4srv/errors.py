@@ -38,9 +38,30 @@ def _database_unavailable(error: DBAPIError) -> Any:
     raise error
 
 
+#: PostgreSQL SQLSTATE classes of a server that cannot serve: connection exception, insufficient
+#: resources (too many connections), operator intervention (shutdown, cannot connect now).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+#: SQLite's errors for a database file it cannot open or read.
+UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB")
+
+
 def _is_connection_error(error: DBAPIError) -> bool:
-    name = type(error.orig).__name__
-    return name in {"OperationalError", "InterfaceError"} and "locked" not in str(error.orig)
+    """Whether the database could not be reached or used (503), rather than a statement failing.
+
+    A failing statement (bad SQL, too many variables, a lock not granted) stays a 500: it is a
+    bug to see in the logs, not a reason to tell the client to come back later.
+    """
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    if not {"OperationalError", "InterfaceError"} & {cls.__name__ for cls in type(orig).__mro__}:
+        return False
+    sqlite_error = getattr(orig, "sqlite_errorname", None)
+    if sqlite_error is not None:
+        return str(sqlite_error).startswith(UNAVAILABLE_SQLITE_ERRORS)
+    # psycopg: no SQLSTATE when the client itself failed to connect or lost the connection.
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate)[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
 def init_app(app: Flask) -> None:
