@@ -274,3 +274,10 @@ def test_out_of_range_path_id_is_404(admin, world, session, prefix, method, bad_
 def test_largest_path_id_reaches_the_database_as_a_plain_404(admin):
     assert_envelope(admin.get(f"{HOLDS}2147483647"), 404)
     assert_envelope(admin.patch(f"{SCHEDULES}2147483647", json={"name": "n"}), 404)
+
+
+def test_limit_0_answers_no_link_to_itself(admin, world):
+    r = admin.get(f"{HOLDS}?limit=0")
+    assert r.status_code == 200
+    assert r.json == []
+    assert "Link" not in r.headers

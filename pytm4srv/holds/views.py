@@ -77,8 +77,8 @@ class Holds(MethodView):
         offset = args.get("offset", 0)
         stmt = filtered_holds(args).offset(offset).limit(page + 1)
         holds = list(get_session().scalars(stmt))
-        if len(holds) <= page:
-            return holds
+        if len(holds) <= page or page == 0:  # limit=0: a "next" page would be this one again
+            return holds[:page]
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
 
     @blp.arguments(HoldSchema)
