@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytm4srv.db import session_factory
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
-from pytm4srv.holds.materialize import BATCH_SIZE, materialize
+from pytm4srv.holds.materialize import BATCH_SIZE, ScheduleError, materialize
 from pytm4srv.holds.views import blp
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
@@ -42,7 +42,9 @@ def _configured_minutes(key: str) -> int:
 
 def _one_line(exc: Exception) -> str:
     """A short, single-line reason: the driver's message without SQL or help links."""
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, ScheduleError):
+        text = str(exc)
+    elif isinstance(exc, DBAPIError):
         text = str(exc.orig)
     elif isinstance(exc, SQLAlchemyError):
         text = str(exc).split("\n", 1)[0]

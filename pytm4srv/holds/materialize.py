@@ -68,6 +68,14 @@ _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
 _HOLDS = cast(Table, MachineHold.__table__)
 
 
+class ScheduleError(Exception):
+    """A schedule the materializer could not process (a row the API would not have stored)."""
+
+    def __init__(self, schedule_id: int, cause: Exception) -> None:
+        super().__init__(f"schedule {schedule_id}: {type(cause).__name__}: {cause}")
+        self.schedule_id = schedule_id
+
+
 @dataclass
 class Summary:
     """What a run did."""
@@ -145,7 +153,10 @@ def materialize(
                 return summary
             batch = _Batch()
             for row in rows:
-                plan = _plan(cast(Mapping[str, Any], row._mapping), zone, oldest, until)
+                try:
+                    plan = _plan(cast(Mapping[str, Any], row._mapping), zone, oldest, until)
+                except Exception as exc:
+                    raise ScheduleError(row.id, exc) from exc
                 batch.add(row, plan)
                 summary.skipped += plan.skipped
                 summary.skipped_exact &= plan.skipped_exact

@@ -20,7 +20,12 @@ from pytm4srv import create_app
 from pytm4srv.db import session_factory
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
-from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, materialize, refresh_next_fire
+from pytm4srv.holds.materialize import (
+    SKIP_COUNT_LIMIT,
+    ScheduleError,
+    materialize,
+    refresh_next_fire,
+)
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
 from tests.conftest import REPO, migrated_database, on_postgresql
 from tests.holds.materialize_worker import run_materialize
@@ -433,7 +438,7 @@ def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
         return plan(row, *args)
 
     monkeypatch.setattr(materialize_module, "_plan", failing_plan)
-    with session_factory(app)() as run_session, pytest.raises(RuntimeError):
+    with session_factory(app)() as run_session, pytest.raises(ScheduleError, match="boom"):
         materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC, batch_size=1)
     session.expire_all()
     assert session.get(MachineHoldSchedule, second.id).last_fire is None
@@ -448,7 +453,7 @@ def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
 
 
 def test_a_failing_run_exits_non_zero_with_one_line(runner, make_schedule, monkeypatch):
-    make_schedule()
+    schedule = make_schedule()
 
     def failing_plan(*args):
         raise RuntimeError("boom\nsecond line")
@@ -458,7 +463,7 @@ def test_a_failing_run_exits_non_zero_with_one_line(runner, make_schedule, monke
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "Error: materialize failed: RuntimeError: boom second line"
+        f"Error: materialize failed: schedule {schedule.id}: RuntimeError: boom second line"
     ]
 
 
