@@ -123,7 +123,9 @@ def _document_custom_fields(
 def _limit_url_length() -> None:
     cap = current_app.config["MAX_URL_LENGTH"]
     environ = request.environ
-    if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > cap:
+    # As sent (percent-encoded), as the server in front measures it.
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+    if len(path.partition("?")[0]) + len(environ.get("QUERY_STRING", "")) > cap:
         abort(414, message=f"The URL is longer than {cap} characters.")
 
 

@@ -281,3 +281,10 @@ def test_limit_0_answers_no_link_to_itself(admin, world):
     assert r.status_code == 200
     assert r.json == []
     assert "Link" not in r.headers
+
+
+def test_url_length_counts_percent_encoded_characters(admin, app):
+    app.config["MAX_URL_LENGTH"] = 100
+    assert admin.get(f"{HOLDS}?start_after={'1' * 60}").status_code == 422
+    assert_envelope(admin.get(f"{HOLDS}?start_after={'%31' * 60}"), 414)
+    assert_envelope(admin.get(f"{HOLDS}{'%31' * 40}"), 414)
