@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -58,7 +61,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _fix_pysqlite_transactions(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is tested before use.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    # Pessimistic disconnect handling (SQLAlchemy's "pre ping"), but only for connections that sat
+    # idle: after a database restart the first request still gets a live connection, while a busy
+    # worker does not pay a round trip per request. A failed ping makes the pool retry with a new
+    # connection; if the database is down, that raises and the request answers 503.
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _mark_idle(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        idle_since = connection_record.info.get("idle_since", 0.0)
+        if time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.cursor().execute("SELECT 1").close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("connection lost while idle") from exc
 
 
 def _fix_pysqlite_transactions(engine: Engine) -> None:
@@ -102,16 +132,37 @@ def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
 
 #: Requests that may write: on SQLite their transaction takes the write lock at once.
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+#: Requests that only read.
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def get_session() -> Session:
     """The session of the current app context, opened on first use."""
     if "db_session" not in g:
-        g.db_session = session_factory()()
-        if has_request_context() and request.method in WRITE_METHODS:
+        method = request.method if has_request_context() else None
+        factory = session_factory()
+        if method in READ_METHODS:
+            g.db_session = factory(bind=_read_bind(factory.kw["bind"]))
+        else:
+            g.db_session = factory()
+        if method in WRITE_METHODS:
             _begin_for_writing(g.db_session)
     session: Session = g.db_session
     return session
+
+
+def _read_bind(bind: Engine | Connection) -> Engine | Connection:
+    # A request that only reads needs no transaction: on PostgreSQL, autocommit saves the BEGIN
+    # and ROLLBACK round trips. SQLite reads are local and keep their transaction; so does a
+    # session bound to a connection (the test suite's rolled-back transaction).
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        return _autocommit(bind)
+    return bind
+
+
+@functools.cache
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _begin_for_writing(session: Session) -> None:
