@@ -86,7 +86,7 @@ def _ping_idle_connections(engine: Engine) -> None:
         if time.monotonic() - idle_since < IDLE_PING_SECONDS:
             return
         try:
-            dbapi_connection.cursor().execute("SELECT 1").close()
+            engine.dialect.do_ping(dbapi_connection)  # leaves no transaction open
         except engine.dialect.loaded_dbapi.Error as exc:
             raise DisconnectionError("connection lost while idle") from exc
 
