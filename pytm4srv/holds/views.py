@@ -10,7 +10,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
-from sqlalchemy import Row, Select, bindparam, or_, select
+from sqlalchemy import RowMapping, Select, bindparam, or_, select
 
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
@@ -42,7 +42,8 @@ NEXT_PAGE = {
 
 
 #: Reads that only show holds fetch plain rows through Core, not ORM objects: a page of 1000
-#: holds needs no identity map, and a single hold is read as fast as the driver allows.
+#: holds needs no identity map, and a single hold is read as fast as the driver allows. They are
+#: read as mappings, which the schema dumps by key.
 HOLD_COLUMNS = tuple(MachineHold.__table__.columns)
 HOLD_BY_ID = select(*HOLD_COLUMNS).where(MachineHold.id == bindparam("hold_id"))
 
@@ -73,9 +74,10 @@ def get_hold(hold_id: int) -> MachineHold:
     return get_session().get(MachineHold, hold_id) or abort(404, message="No such hold.")
 
 
-def read_hold(hold_id: int) -> Row[Any]:
+def read_hold(hold_id: int) -> RowMapping:
     """A hold as a plain row, for answers that only show it."""
-    row = get_session().connection().execute(HOLD_BY_ID, {"hold_id": hold_id}).one_or_none()
+    result = get_session().connection().execute(HOLD_BY_ID, {"hold_id": hold_id})
+    row = result.mappings().one_or_none()
     return row or abort(404, message="No such hold.")
 
 
@@ -88,7 +90,7 @@ class Holds(MethodView):
         page = args.get("limit", current_app.config["MAX_PAGE_SIZE"])
         offset = args.get("offset", 0)
         stmt = filtered_holds(args).offset(offset).limit(page + 1)
-        holds = get_session().connection().execute(stmt).all()
+        holds = get_session().connection().execute(stmt).mappings().all()
         if len(holds) <= page or page == 0:  # limit=0: a "next" page would be this one again
             return holds[:page]
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
