@@ -21,7 +21,6 @@ from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Request, current_app, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
-from webargs import core
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter
@@ -212,4 +211,4 @@ def _serve_swagger_ui(app: Flask) -> None:
     app.add_url_rule(f"{DOCS_ASSETS}<path:filename>", "docs_asset", docs_asset)
 
 
-__all__ = ["Api", "Blueprint", "core", "init_app"]
+__all__ = ["Api", "Blueprint", "init_app"]
