@@ -13,10 +13,12 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
   migration 0003) is due as well and gets recomputed: the stored value is only ever used to *find*
   schedules; the fires themselves are always computed afresh from the cursor.
 - Schedules are processed in small batches, each one short transaction: lock the batch (``FOR
-  UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting;
-  ``BEGIN IMMEDIATE`` on SQLite, which serializes writers), insert its holds with ``ON CONFLICT
-  (schedule_id, start) DO NOTHING``, move the cursors, commit. A schedule's holds and its cursor
-  move together or not at all, so a run that fails leaves every schedule either done or untouched.
+  UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting; once
+  nothing unlocked is due, a run waits for the locked rows, which a concurrent run with an
+  earlier now may leave still due; ``BEGIN IMMEDIATE`` on SQLite, which serializes writers),
+  insert its holds with ``ON CONFLICT (schedule_id, start) DO NOTHING``, move the cursors,
+  commit. A schedule's holds and its cursor move together or not at all, so a run that fails
+  leaves every schedule either done or untouched.
 - The engine starts from the cursor arithmetically, so the cost does not grow with a schedule's
   age. After a long outage the skipped fires are counted one by one only up to
   :data:`SKIP_COUNT_LIMIT` per schedule; past that the count is a lower bound and the iteration
@@ -140,7 +142,8 @@ def materialize(
     oldest = _shift(now, -catch_up)
     until = _shift(now, horizon)
     name = zone_name(zone)
-    writer = _writer_for(session.get_bind().dialect.name, name)
+    dialect = session.get_bind().dialect.name
+    writer = _writer_for(dialect, name)
     summary = Summary()
     try:
         while True:
@@ -148,6 +151,11 @@ def materialize(
                 # SQLite: take the write lock up front, so that concurrent runs queue on it.
                 session.connection(execution_options={"sqlite_begin_immediate": True})
             rows = session.connection().execute(_due(name, until, batch_size)).all()
+            if not rows and dialect == "postgresql":
+                # The rows skipped as locked belong to other runs, which may have an earlier now
+                # and leave them still due here: wait for those rather than miss their fires.
+                due = _due(name, until, batch_size, wait=True)
+                rows = session.connection().execute(due).all()
             if not rows:
                 session.commit()
                 return summary
@@ -340,8 +348,13 @@ def _writer_for(dialect: str, zone: str) -> _Writer:
     raise RuntimeError(f"the materializer supports PostgreSQL and SQLite, not {dialect}")
 
 
-def _due(zone: str, until: datetime, limit: int) -> Select[Any]:
-    """A batch of due schedules, locked; rows other runs hold locked are skipped."""
+def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Select[Any]:
+    """A batch of due schedules, locked; rows other runs hold locked are skipped.
+
+    ``wait``: wait for rows other runs hold instead, and get them as those runs committed them
+    if they are still due. Rows are locked in id order then, so that waiting runs cannot
+    deadlock each other (the skipping ones never wait).
+    """
     s = _SCHEDULES.c
     # A stored next_fire of another zone (or none computed yet) says nothing: recompute those.
     # `<` / `>` rather than `<>` so that both stay range scans of the same index.
@@ -366,7 +379,10 @@ def _due(zone: str, until: datetime, limit: int) -> Select[Any]:
         s.months,
         s.weekdays,
     )
-    return select(*columns).where(due).limit(limit).with_for_update(skip_locked=True)
+    query = select(*columns).where(due).limit(limit)
+    if wait:
+        return query.order_by(s.id).with_for_update()
+    return query.with_for_update(skip_locked=True)
 
 
 def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetime) -> _Plan:

@@ -5,14 +5,28 @@ Kept apart from the test module so that a spawned process imports only the app, 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pytm4srv import create_app
+from pytm4srv.holds import materialize as materialize_module
 
 
-def run_materialize(url: str, now: str, barrier: Any, results: Any) -> None:
-    """``flask holds materialize --now NOW`` on ``url``, started together with the others."""
+def run_materialize(url: str, now: str, barrier: Any, results: Any, slow: float = 0.0) -> None:
+    """``flask holds materialize --now NOW`` on ``url``, started together with the others.
+
+    ``slow``: seconds to spend on each schedule, for a run that is still busy when the next
+    one starts.
+    """
     try:
+        if slow:
+            plan = materialize_module._plan
+
+            def slow_plan(*args: Any) -> Any:
+                time.sleep(slow)
+                return plan(*args)
+
+            materialize_module._plan = slow_plan
         app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
         runner = app.test_cli_runner()
         barrier.wait(timeout=120)

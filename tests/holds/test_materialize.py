@@ -14,10 +14,10 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pytm4srv import create_app
-from pytm4srv.db import session_factory
+from pytm4srv.db import make_engine, session_factory
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
 from pytm4srv.holds.materialize import (
@@ -519,65 +519,70 @@ def test_a_bad_configured_default_is_a_clear_error(runner, app):
 # -- several runs at once on a real database -------------------------------------------------------
 
 NOW = at(2027, 3, 1, 12)
+CREATED = NOW - timedelta(days=3)
 DAILY, HOURLY = 350, 50
 
 
-def _expected(created: datetime, first: datetime, step: timedelta) -> list[datetime]:
-    """Fires of a fixed-step schedule, stepped by hand, in (created, now + week], >= now - day."""
+def _expected(
+    first: datetime, step: timedelta, oldest: datetime, until: datetime
+) -> list[datetime]:
+    """Fires of a fixed-step schedule, stepped by hand, in (CREATED, until] and >= oldest."""
     fires, fire = [], first
-    while fire <= NOW + timedelta(days=7):
-        if fire > created and fire >= NOW - timedelta(days=1):
+    while fire <= until:
+        if fire > CREATED and fire >= oldest:
             fires.append(fire)
         fire += step
     return fires
 
 
-def _fill(url: str) -> dict[int, list[datetime]]:
-    """Schedules of which many are due at NOW; the holds each must get."""
+def _fill(
+    url: str, daily: int = DAILY, hourly: int = HOURLY
+) -> dict[int, tuple[datetime, timedelta]]:
+    """Daily and hourly schedules created at CREATED; each one's first fire that day and step."""
     app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
-    created = NOW - timedelta(days=3)
-    expected = {}
+    stepping = {}
     with app.app_context(), session_factory(app)() as session:
         machine = Machine(name="press")
         session.add(machine)
         session.flush()
         schedules = []
-        for i in range(DAILY + HOURLY):
-            hourly = i >= DAILY
-            minute = i % 60 if hourly else (i * 7) % DAY
+        for i in range(daily + hourly):
+            is_hourly = i >= daily
+            minute = i % 60 if is_hourly else (i * 7) % DAY
             schedule = MachineHoldSchedule(
                 machine_id=machine.id,
                 name=f"s{i}",
                 reason="r",
-                frequency="H" if hourly else "D",
+                frequency="H" if is_hourly else "D",
                 time_of_day=time(minute // 60, minute % 60),
                 interval=1,
                 indices=[],
                 months=4095,
                 weekdays=127,
                 duration=timedelta(minutes=5),
-                anchor=created,
-                created=created,
+                anchor=CREATED,
+                created=CREATED,
             )
             refresh_next_fire(schedule, app.config["ZONE"])
             session.add(schedule)
-            schedules.append((schedule, hourly, minute))
+            schedules.append((schedule, is_hourly, minute))
         session.commit()
-        for schedule, hourly, minute in schedules:
-            first = created.replace(hour=0, minute=0) + timedelta(minutes=minute)
-            step = timedelta(hours=1) if hourly else timedelta(days=1)
-            expected[schedule.id] = _expected(created, first, step)
+        for schedule, is_hourly, minute in schedules:
+            first = CREATED.replace(hour=0, minute=0) + timedelta(minutes=minute)
+            step = timedelta(hours=1) if is_hourly else timedelta(days=1)
+            stepping[schedule.id] = (first, step)
     app.extensions["pytm4srv.db"].kw["bind"].dispose()
-    return expected
+    return stepping
 
 
-def _run_at_once(url: str, processes: int) -> list[tuple[int, str]]:
+def _run_together(url: str, runs: list[tuple[datetime, float]]) -> list[tuple[int, str]]:
+    """One process per (now, seconds per schedule) run, all started at the same moment."""
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(processes)
+    barrier = context.Barrier(len(runs))
     results = context.Queue()
     workers = [
-        context.Process(target=run_materialize, args=(url, unix(NOW), barrier, results))
-        for _ in range(processes)
+        context.Process(target=run_materialize, args=(url, unix(now), barrier, results, slow))
+        for now, slow in runs
     ]
     for worker in workers:
         worker.start()
@@ -588,15 +593,38 @@ def _run_at_once(url: str, processes: int) -> list[tuple[int, str]]:
     return outcomes
 
 
+def _run_at_once(url: str, processes: int) -> list[tuple[int, str]]:
+    return _run_together(url, [(NOW, 0.0)] * processes)
+
+
 def _created(output: str) -> int:
     return int(output.split("created=")[1].split()[0])
+
+
+def _holds_by_schedule(session) -> dict[int, list[datetime]]:
+    rows = session.execute(select(MachineHold.schedule_id, MachineHold.start)).all()
+    assert len(rows) == len(set(rows))
+    got: dict[int, list[datetime]] = {}
+    for schedule_id, start in sorted(rows, key=lambda row: row[1]):
+        got.setdefault(schedule_id, []).append(start)
+    return got
+
+
+def _last_fires(session) -> dict[int, datetime | None]:
+    return dict(
+        session.execute(select(MachineHoldSchedule.id, MachineHoldSchedule.last_fire)).all()
+    )
 
 
 @pytest.mark.slow
 def test_concurrent_runs_create_each_hold_exactly_once(tmp_path):
     processes = 6 if on_postgresql() else 3
     with migrated_database(tmp_path) as url:
-        expected = _fill(url)
+        stepping = _fill(url)
+        expected = {
+            sid: _expected(first, step, NOW - timedelta(days=1), NOW + timedelta(days=7))
+            for sid, (first, step) in stepping.items()
+        }
         total = sum(len(fires) for fires in expected.values())
         assert total > 10_000
 
@@ -606,20 +634,95 @@ def test_concurrent_runs_create_each_hold_exactly_once(tmp_path):
 
         app = create_app({"DATABASE_URL": url})
         with session_factory(app)() as session:
-            rows = session.execute(select(MachineHold.schedule_id, MachineHold.start)).all()
-            assert len(rows) == total
-            got: dict[int, list[datetime]] = {}
-            for schedule_id, start in sorted(rows, key=lambda row: row[1]):
-                got.setdefault(schedule_id, []).append(start)
+            got = _holds_by_schedule(session)
+            assert sum(len(starts) for starts in got.values()) == total
             assert got == {sid: fires for sid, fires in expected.items() if fires}
-            last_fires = dict(
-                session.execute(select(MachineHoldSchedule.id, MachineHoldSchedule.last_fire)).all()
-            )
-            assert last_fires == {sid: fires[-1] for sid, fires in expected.items()}
+            assert _last_fires(session) == {sid: fires[-1] for sid, fires in expected.items()}
 
         # (No transaction of this process may stay open: on SQLite it would block the writers.)
         again = _run_at_once(url, 2)
         assert [(code, _created(out)) for code, out in again] == [(0, 0)] * 2
         with session_factory(app)() as session:
             assert session.scalar(select(func.count()).select_from(MachineHold)) == total
+        app.extensions["pytm4srv.db"].kw["bind"].dispose()
+
+
+def _forbid_cursor_moving_back(url: str) -> None:
+    """A trigger that fails any update setting a schedule's ``last_fire`` below its stored value."""
+    if on_postgresql():
+        statements = [
+            """CREATE FUNCTION forbid_cursor_moving_back() RETURNS trigger AS $$
+            BEGIN
+                IF OLD.last_fire IS NOT NULL
+                        AND (NEW.last_fire IS NULL OR NEW.last_fire < OLD.last_fire) THEN
+                    RAISE EXCEPTION 'cursor of schedule % moved back from % to %',
+                        OLD.id, OLD.last_fire, NEW.last_fire;
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql""",
+            """CREATE TRIGGER forbid_cursor_moving_back BEFORE UPDATE ON machine_hold_schedules
+            FOR EACH ROW EXECUTE FUNCTION forbid_cursor_moving_back()""",
+        ]
+    else:  # SQLite stores instants as fixed-width UTC text, which compares in time order
+        statements = [
+            """CREATE TRIGGER forbid_cursor_moving_back BEFORE UPDATE ON machine_hold_schedules
+            WHEN OLD.last_fire IS NOT NULL
+                AND (NEW.last_fire IS NULL OR NEW.last_fire < OLD.last_fire)
+            BEGIN SELECT RAISE(ABORT, 'a schedule cursor moved back'); END""",
+        ]
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_overlapping_runs_with_different_nows(tmp_path):
+    """Cron runs an hour apart overlap (a slow one still busy when the next starts).
+
+    Half the processes run at NOW, slowly, half at NOW + 1 h, and one at NOW + 2 h. Whichever
+    run reaches a schedule first decides where its holds begin (its now - catch-up); from there
+    on each schedule has every fire up to the latest run's now + horizon, exactly once, and its
+    cursor at the last of them: a run with an earlier now never takes a cursor back.
+    """
+    half = 4 if on_postgresql() else 2
+    nows = [NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2)]
+    latest = nows[-1]
+    runs = [(nows[0], 0.005)] * half + [(nows[1], 0.0)] * half + [(latest, 0.0)]
+    with migrated_database(tmp_path) as url:
+        stepping = _fill(url, daily=150, hourly=50)
+        _forbid_cursor_moving_back(url)
+        until = latest + timedelta(days=7)
+        # Per schedule, the holds that each run's catch-up window would start it with.
+        choices = {
+            sid: [_expected(first, step, now - timedelta(days=1), until) for now in nows]
+            for sid, (first, step) in stepping.items()
+        }
+
+        outcomes = _run_together(url, runs)
+        assert [code for code, _ in outcomes] == [0] * len(runs), outcomes
+
+        app = create_app({"DATABASE_URL": url})
+        with session_factory(app)() as session:
+            got = _holds_by_schedule(session)
+            assert sum(_created(out) for _, out in outcomes) == sum(map(len, got.values()))
+            assert set(got) == set(stepping)
+            for sid, starts in got.items():
+                first, step = stepping[sid]
+                assert starts in choices[sid], (sid, starts[0], starts[-1])
+                # By hand: hourly ones at their minute of every hour, daily ones at one time.
+                assert all(s.second == s.microsecond == 0 for s in starts)
+                assert {s.minute for s in starts} == {first.minute}
+                if step == timedelta(days=1):
+                    assert {(s.hour, s.minute) for s in starts} == {(first.hour, first.minute)}
+                assert starts[-1] <= until < starts[-1] + step
+            assert _last_fires(session) == {sid: starts[-1] for sid, starts in got.items()}
+
+        # All ran to the end: a last run at the latest now has nothing left to do.
+        final = _run_together(url, [(latest, 0.0)])
+        assert [(code, _created(out)) for code, out in final] == [(0, 0)], final
+        assert "schedules=0 " in final[0][1]
+        with session_factory(app)() as session:
+            assert _holds_by_schedule(session) == got
         app.extensions["pytm4srv.db"].kw["bind"].dispose()
