@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from pytm4srv import create_app
 from pytm4srv.auth import hash_token, new_token
 from pytm4srv.db import make_engine, session_factory
-from pytm4srv.models import Machine, Role, User
+from pytm4srv.models import Machine, MachineHoldSchedule, Role, User
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE_ENV = "PYTM4SRV_TEST_DATABASE_URL"
@@ -200,3 +200,31 @@ def make_machine(session: Any) -> Callable[..., Machine]:
 @pytest.fixture
 def machine(make_machine: Callable[..., Machine]) -> Machine:
     return make_machine()
+
+
+@pytest.fixture
+def make_schedule(session: Any) -> Callable[..., MachineHoldSchedule]:
+    """A stored daily 08:00 schedule of ``machine``, created (and anchored) 2027-01-01 UTC.
+
+    ``overrides`` replace any column; ``anchor`` follows ``created`` unless given. The row is
+    written as is: ``next_fire`` is left unset, as for a row the schedule views did not write.
+    """
+
+    def make(machine: Machine, **overrides: Any) -> MachineHoldSchedule:
+        created = overrides.pop("created", datetime(2027, 1, 1, tzinfo=UTC))
+        values = {
+            "machine_id": machine.id,
+            "name": "s",
+            "reason": "r",
+            "frequency": "D",
+            "time_of_day": time(8),
+            "indices": [],
+            "anchor": created,
+            "created": created,
+        } | overrides
+        schedule = MachineHoldSchedule(**values)
+        session.add(schedule)
+        session.commit()
+        return schedule
+
+    return make

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -17,21 +17,11 @@ SCHEDULES = "/api/machines/holds/schedules/"
 
 
 @pytest.fixture
-def hold_id(session, machine):
+def hold_id(session, machine, make_schedule):
     hold = MachineHold(machine_id=machine.id, reason="r", start=datetime(2027, 1, 1, tzinfo=UTC))
-    schedule = MachineHoldSchedule(
-        id=HOLD_SCHEDULE_ID,
-        machine_id=machine.id,
-        name="s",
-        reason="r",
-        frequency="D",
-        time_of_day=time(8),
-        indices=[],
-        anchor=datetime(2027, 1, 1, tzinfo=UTC),
-        created=datetime(2027, 1, 1, tzinfo=UTC),
-    )
-    session.add_all([hold, schedule])
+    session.add(hold)
     session.commit()
+    make_schedule(machine, id=HOLD_SCHEDULE_ID)
     return hold.id
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,21 +25,12 @@ MARK = "@@"  # stands in a JSON text for a raw literal that json.dumps cannot wr
 
 
 @pytest.fixture
-def world(session, machine):
+def world(session, machine, make_schedule):
     """A hold and a schedule, to change; returns the ids the paths need."""
     hold = MachineHold(machine_id=machine.id, reason="r", start=datetime(2027, 1, 1, tzinfo=UTC))
-    schedule = MachineHoldSchedule(
-        machine_id=machine.id,
-        name="s",
-        reason="r",
-        frequency="D",
-        time_of_day=time(8),
-        indices=[],
-        anchor=datetime(2027, 1, 1, tzinfo=UTC),
-        created=datetime(2027, 1, 1, tzinfo=UTC),
-    )
-    session.add_all([hold, schedule])
+    session.add(hold)
     session.commit()
+    schedule = make_schedule(machine)
     return {"machine": machine.id, "hold": hold.id, "schedule": schedule.id}
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from pytm4srv.models import MachineHold, MachineHoldSchedule
+from pytm4srv.models import MachineHold
 
 HOLDS = "/api/machines/holds/"
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -214,22 +214,11 @@ def test_deleting_a_user_keeps_their_holds_without_user(staff, hold, session):
 
 
 @pytest.fixture
-def catalogue(session, make_machine, make_caller):
+def catalogue(session, make_machine, make_caller, make_schedule):
     """Holds named by letter, with known machines, users, starts and ends."""
     m1, m2, m3 = make_machine("m1"), make_machine("m2"), make_machine("m3")
     alice, bob = make_caller("staff").user, make_caller("planner").user
-    schedule = MachineHoldSchedule(
-        machine_id=m1.id,
-        name="s",
-        reason="r",
-        frequency="D",
-        time_of_day=datetime(2000, 1, 1, 8).time(),
-        indices=[],
-        anchor=ts(T0),
-        created=ts(T0),
-    )
-    session.add(schedule)
-    session.flush()
+    schedule = make_schedule(m1, created=ts(T0))
     rows = {
         # name: (machine, user, schedule, start offset h, end offset h or None)
         "a": (m1, alice, None, 0, 2),
