@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -28,16 +27,13 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 from pytm4srv import create_app  # noqa: E402
 from pytm4srv.auth import hash_token, new_token  # noqa: E402
-from pytm4srv.db import make_engine, session_factory  # noqa: E402
+from pytm4srv.db import session_factory  # noqa: E402
 from pytm4srv.models import (  # noqa: E402
     Machine,
     MachineHold,
@@ -45,30 +41,13 @@ from pytm4srv.models import (  # noqa: E402
     Role,
     User,
 )
+from tests.conftest import migrated_database  # noqa: E402
 
 # Checks that do not apply here, and why:
 # - positive_data_acceptance: the document cannot state that machine_id names an existing
 #   machine, nor that end > start, so schema-valid bodies may rightly answer 422.
 # - object_level_authorization: needs two tenants; here every user may read every object.
 EXCLUDED_CHECKS = "positive_data_acceptance,object_level_authorization"
-
-
-@contextmanager
-def scratch_database(tmp: Path) -> Iterator[str]:
-    server = os.environ.get("PYTM4SRV_TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp / 'fuzz.sqlite'}"
-        return
-    name = f"pytm4srv_fuzz_{secrets.token_hex(6)}"
-    admin = make_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(url: str) -> dict[str, str]:
@@ -165,9 +144,8 @@ def main() -> int:
     results: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="pytm4srv-fuzz-") as tmp_name:
         tmp = Path(tmp_name)
-        with scratch_database(tmp) as url:
-            subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=REPO, check=True,
-                           env=os.environ | {"PYTM4SRV_DATABASE_URL": url})  # fmt: skip
+        # The test suite's own scratch database: PostgreSQL or SQLite as for the tests.
+        with migrated_database(tmp) as url:
             tokens = seed(url)
             log = tmp / "gunicorn.log"
             with server(url, log) as base:
