@@ -1,9 +1,10 @@
 """What-if variants of the service, for measuring a proposed change before making it.
 
-``lean_app()`` is ``pytm4srv.create_app()`` with the database session changed as
-docs/PERFORMANCE.md proposes for read requests: no pool pre-ping (one round trip to the server
-per request) and autocommit (no BEGIN and ROLLBACK: two more). The benchmarks only send GET
-requests to it; autocommit for writes would not be acceptable.
+``lean_app()`` is ``pytm4srv.create_app()`` with every session on an autocommit engine without
+any pool ping. The service itself now reads that way for GET requests (``pytm4srv/db.py``:
+autocommit reads, ping only connections idle for over a second), so this variant measures about
+the same as the service; it stays as a check of that. The benchmarks only send GET requests to
+it; autocommit for writes would not be acceptable.
 
     gunicorn --chdir bench "variants:lean_app()"
 
