@@ -10,7 +10,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
-from sqlalchemy import RowMapping, Select, bindparam, or_, select
+from sqlalchemy import RowMapping, Select, bindparam, false, or_, select
 
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
@@ -67,6 +67,11 @@ def filtered_holds(args: dict[str, Any]) -> Select[Any]:
         stmt = stmt.where(MachineHold.start > args["start_after"])
     if "end_before" in args:
         stmt = stmt.where(MachineHold.end.is_not(None), MachineHold.end <= args["end_before"])
+        after = args.get("start_after")
+        if args.get("end") == 0 or (after is not None and after >= args["end_before"]):
+            # Nothing can match (an end is after its start): say so, or PostgreSQL scans the
+            # start index from start_after to the end of the table to find out.
+            stmt = stmt.where(false())
     return stmt.order_by(MachineHold.start, MachineHold.id)
 
 

@@ -262,6 +262,8 @@ FILTERS = [
     ("start_after={t3}", "ef"),
     ("end_before={t4}", "agd"),  # end <= t: d ends exactly at t4
     ("end_before={t4}&end=0", ""),
+    ("start_after={t4}&end_before={t4}", ""),  # an end is after its start: nothing can match
+    ("start_after={t3}&end_before={t0}", ""),
     ("end_before={t5}&machine={m1}", "cd"),
     ("machine={m0}&user={u1}&end=1", "f"),
     ("limit=2", "ag"),
