@@ -186,6 +186,14 @@ class PreviewSchema(ScheduleSchema):
     class Meta(StrictSchema.Meta):
         pass
 
+    @validates_schema
+    def pattern_without_id(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Without ``id`` there is no stored schedule to take the pattern's core from."""
+        if "id" not in data:
+            missing = [name for name in ("frequency", "time_of_day") if name not in data]
+            if missing:
+                raise ValidationError({name: ["Required without id."] for name in missing})
+
 
 class PreviewQuerySchema(StrictSchema):
     count = QueryInteger(

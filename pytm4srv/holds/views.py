@@ -220,13 +220,7 @@ class PreviewSchedule(MethodView):
     def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
         """List the next fire instants of a schedule, as UNIX timestamps."""
         stored = get_schedule(body["id"]) if "id" in body else None
-        if stored is not None:
-            fields = pattern_fields(stored) | body
-        else:
-            fields = schedule_defaults() | body
-            missing = [name for name in ("frequency", "time_of_day") if name not in body]
-            if missing:
-                abort(422, errors={"json": {n: ["Required without id."] for n in missing}})
+        fields = (pattern_fields(stored) if stored else schedule_defaults()) | body
         start = query.get("start") or (cursor_of(stored) if stored else datetime.now(UTC))
         anchor = body.get("anchor") or (stored.anchor if stored else start)
         zone = current_app.config["ZONE"]
