@@ -897,7 +897,10 @@ def test_nothing_before_period_zero():
 
 
 def test_edges_of_the_datetime_range():
-    p = Pattern(frequency="D", time_of_day=time(23, 30))
+    daily = dict(
+        frequency="D", time_of_day=time(23, 30), interval=1, indices=(), months=4095, weekdays=127
+    )
+    p = Pattern(**daily)
     top = datetime.max.replace(tzinfo=UTC)
     bottom = datetime.min.replace(tzinfo=UTC)
     for zone in (UTC, CHICAGO, LORD_HOWE):
@@ -905,12 +908,7 @@ def test_edges_of_the_datetime_range():
         assert rec.fires_between(p, top, zone, top, top) == []
         got = rec.next_fires(p, bottom, zone, u(9999, 12, 28), 10)
         expected = oracle_fires(
-            frequency="D",
-            time_of_day=time(23, 30),
-            interval=1,
-            indices=(),
-            months=4095,
-            weekdays=127,
+            **daily,
             anchor=bottom,
             zone=zone,
             after=u(9999, 12, 28),
@@ -921,12 +919,7 @@ def test_edges_of_the_datetime_range():
         # anchor at the top: period 0 is its last local day (or none at all), none before
         got = rec.next_fires(p, top, zone, bottom, 3)
         expected = oracle_fires(
-            frequency="D",
-            time_of_day=time(23, 30),
-            interval=1,
-            indices=(),
-            months=4095,
-            weekdays=127,
+            **daily,
             anchor=top,
             zone=zone,
             after=u(9999, 12, 20),
