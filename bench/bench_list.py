@@ -243,21 +243,21 @@ def parts(big: str, path: str, statement: str, parameters: Any) -> dict[str, Any
 
     session = Session(engine)
     args = {"machine": [PROBE_MACHINE], "start_after": probe_start_after(big)}
-    stmt = filtered_holds(args).offset(0).limit(101)
-    columns = select(*MachineHold.__table__.c).where(*stmt.whereclause.clauses)
-    columns = columns.order_by(*stmt._order_by_clauses).offset(0).limit(101)
-    holds = list(session.scalars(stmt))[:100]
+    columns, params = filtered_holds(args, 101)
+    stmt = select(MachineHold).where(*columns.whereclause.clauses)
+    stmt = stmt.order_by(*columns._order_by_clauses).offset(0).limit(101)
+    holds = list(session.scalars(stmt, params))[:100]
     session.expunge_all()
     schema = HoldSchema(many=True)
 
     def orm_load() -> Any:
-        loaded = list(session.scalars(stmt))
+        loaded = list(session.scalars(stmt, params))
         session.rollback()
         session.expunge_all()
         return loaded
 
     def core_dicts() -> Any:
-        rows = session.execute(columns).all()
+        rows = session.execute(columns, params).all()
         session.rollback()
         return [
             {
@@ -431,14 +431,13 @@ def explain_all(big: str, plans: str) -> int:
         for args in combos:
             # The query exactly as the list view builds it (page size + 1, see Holds.get).
             page = args.get("limit", DEFAULTS["MAX_PAGE_SIZE"])
-            stmt = filtered_holds(args).offset(args.get("offset", 0)).limit(page + 1)
-            compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+            stmt, params = filtered_holds(args, page + 1)
+            expanded = stmt.compile(dialect=dialect).construct_expanded_state(params)
+            sql, values = expanded.statement, expanded.parameters
             try:
-                plan = [
-                    r[0] for r in conn.execute("EXPLAIN ANALYZE " + str(compiled), compiled.params)
-                ]
+                plan = [r[0] for r in conn.execute("EXPLAIN ANALYZE " + sql, values)]
             except psycopg.errors.QueryCanceled:
-                plan = [r[0] for r in conn.execute("EXPLAIN " + str(compiled), compiled.params)]
+                plan = [r[0] for r in conn.execute("EXPLAIN " + sql, values)]
                 plan.append("Execution Time: > 10000 ms (cancelled)")
             text = "\n".join(plan)
             seq = "Seq Scan on machine_holds" in text

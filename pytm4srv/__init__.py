@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 
 from pytm4srv import config
+from pytm4srv.json_provider import JSONProvider
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``PYTM4SRV_*`` variables, then ``test_config``."""
     app = Flask(__name__, instance_path=str(config.default_instance_path()))
+    app.json = JSONProvider(app)
     # Answer `/api/machines/holds` like `/api/machines/holds/` instead of an HTML redirect.
     app.url_map.strict_slashes = False
     app.config.from_mapping(config.DEFAULTS)

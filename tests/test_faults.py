@@ -93,7 +93,7 @@ def test_failing_statement_is_a_500_not_a_misleading_503(admin, app, monkeypatch
     app.testing = False  # let Flask turn the exception into a 500, as in production
     monkeypatch.setattr(
         "pytm4srv.holds.views.filtered_holds",
-        lambda args: select(MachineHold).where(text("no_such_column = 1")),
+        lambda args, page: (select(MachineHold).where(text("no_such_column = 1")), {}),
     )
     assert_envelope(admin.get(HOLDS), 500)
 

@@ -74,7 +74,7 @@ def test_answer_to_a_bogus_token_is_not_cached(client):
 
 def test_500_to_an_authenticated_request_is_not_cached(admin, app, monkeypatch):
     app.testing = False
-    monkeypatch.setattr("pytm4srv.holds.views.filtered_holds", lambda args: 1 / 0)
+    monkeypatch.setattr("pytm4srv.holds.views.filtered_holds", lambda args, page: 1 / 0)
     r = admin.get(HOLDS)
     assert_envelope(r, 500)
     assert r.headers["Cache-Control"] == "no-store"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -48,31 +49,66 @@ HOLD_COLUMNS = tuple(MachineHold.__table__.columns)
 HOLD_BY_ID = select(*HOLD_COLUMNS).where(MachineHold.id == bindparam("hold_id"))
 
 
-def filtered_holds(args: dict[str, Any]) -> Select[Any]:
-    """The hold list's query for the validated filters ``args`` (CONTRACT section 6)."""
+def filtered_holds(args: dict[str, Any], page: int) -> tuple[Select[Any], dict[str, Any]]:
+    """The hold list's query for the validated filters ``args`` (CONTRACT section 6), in list
+    order, ``page`` rows from ``args["offset"]``; and the values of its parameters.
+
+    The statement depends only on which filters are given, not on their values: it is built once
+    per combination and SQLAlchemy reuses its compiled form, where building it anew for every
+    request cost more than running it.
+    """
+    users = args.get("user", [])
+    user_ids = [user for user in users if user != 0]
+    after, before = args.get("start_after"), args.get("end_before")
+    # Nothing can match when the end must come before start_after (an end is after its start)
+    # or must both exist and not: say so, or PostgreSQL scans the start index from start_after
+    # to the end of the table to find out.
+    never = before is not None and (args.get("end") == 0 or (after is not None and after >= before))
+    stmt = _hold_list_statement(
+        machine="machine" in args,
+        user=bool(user_ids),
+        no_user=0 in users,
+        end=args.get("end"),
+        start_after=after is not None,
+        end_before=before is not None,
+        never=never,
+    )
+    params = {"machine": args.get("machine"), "user": user_ids, "start_after": after}
+    params |= {"end_before": before, "offset": args.get("offset", 0), "limit": page}
+    return stmt, params
+
+
+@functools.cache
+def _hold_list_statement(
+    *,
+    machine: bool,
+    user: bool,
+    no_user: bool,
+    end: int | None,
+    start_after: bool,
+    end_before: bool,
+    never: bool,
+) -> Select[Any]:
     stmt = select(*HOLD_COLUMNS)
-    if "machine" in args:
-        stmt = stmt.where(MachineHold.machine_id.in_(args["machine"]))
-    if "user" in args:
-        ids = [user for user in args["user"] if user != 0]
-        by_user = [MachineHold.user_id.in_(ids)] if ids else []
-        if 0 in args["user"]:
+    if machine:
+        stmt = stmt.where(MachineHold.machine_id.in_(bindparam("machine", expanding=True)))
+    if user or no_user:
+        by_user = [MachineHold.user_id.in_(bindparam("user", expanding=True))] if user else []
+        if no_user:
             by_user.append(MachineHold.user_id.is_(None))
         stmt = stmt.where(or_(*by_user))
-    if args.get("end") == 1:
+    if end == 1:
         stmt = stmt.where(MachineHold.end.is_not(None))
-    elif args.get("end") == 0:
+    elif end == 0:
         stmt = stmt.where(MachineHold.end.is_(None))
-    if "start_after" in args:
-        stmt = stmt.where(MachineHold.start > args["start_after"])
-    if "end_before" in args:
-        stmt = stmt.where(MachineHold.end.is_not(None), MachineHold.end <= args["end_before"])
-        after = args.get("start_after")
-        if args.get("end") == 0 or (after is not None and after >= args["end_before"]):
-            # Nothing can match (an end is after its start): say so, or PostgreSQL scans the
-            # start index from start_after to the end of the table to find out.
-            stmt = stmt.where(false())
-    return stmt.order_by(MachineHold.start, MachineHold.id)
+    if start_after:
+        stmt = stmt.where(MachineHold.start > bindparam("start_after"))
+    if end_before:
+        stmt = stmt.where(MachineHold.end.is_not(None), MachineHold.end <= bindparam("end_before"))
+    if never:
+        stmt = stmt.where(false())
+    stmt = stmt.order_by(MachineHold.start, MachineHold.id)
+    return stmt.offset(bindparam("offset")).limit(bindparam("limit"))
 
 
 def get_hold(hold_id: int) -> MachineHold:
@@ -88,19 +124,19 @@ def read_hold(hold_id: int) -> RowMapping:
 
 @blp.route("/")
 class Holds(MethodView):
-    @blp.arguments(HoldQuerySchema, location="query", as_kwargs=False)
+    @blp.arguments(HoldQuerySchema(), location="query", as_kwargs=False)
     @blp.response(200, HoldSchema(many=True), headers={"Link": NEXT_PAGE})
     def get(self, args: dict[str, Any]) -> Any:
         """List holds in order of start, with the seed's filters."""
         page = args.get("limit", current_app.config["MAX_PAGE_SIZE"])
         offset = args.get("offset", 0)
-        stmt = filtered_holds(args).offset(offset).limit(page + 1)
-        holds = get_session().connection().execute(stmt).mappings().all()
+        stmt, params = filtered_holds(args, page + 1)
+        holds = get_session().connection().execute(stmt, params).mappings().all()
         if len(holds) <= page or page == 0:  # limit=0: a "next" page would be this one again
             return holds[:page]
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
 
-    @blp.arguments(HoldSchema)
+    @blp.arguments(HoldSchema())
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a hold for the caller."""
@@ -168,7 +204,7 @@ class Schedules(MethodView):
         return {str(schedule.id): dump(schedule) for schedule in schedules}
 
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema)
+    @blp.arguments(ScheduleSchema())
     @blp.response(201, ScheduleSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a schedule (admins and planners)."""
@@ -212,7 +248,7 @@ class ScheduleById(MethodView):
 
 @blp.route("/schedules/previewSchedule")
 class PreviewSchedule(MethodView):
-    @blp.arguments(PreviewQuerySchema, location="query", as_kwargs=False)
+    @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
     @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
     @blp.response(200)
     @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
