@@ -7,7 +7,7 @@ unknown field, which the error answer names), goes through Flask's provider inst
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from flask import Response
@@ -43,4 +43,6 @@ class JSONProvider(DefaultJSONProvider):
         encoded = self._encode(obj, indent)
         if encoded is None:
             return super().response(obj)
-        return self._app.response_class(encoded + b"\n", mimetype=self.mimetype)
+        # A Flask app's response class (``_app`` is typed as the app's sans-IO base).
+        response_class = cast(type[Response], self._app.response_class)
+        return response_class(encoded + b"\n", mimetype=self.mimetype)
