@@ -7,11 +7,11 @@ unknown field, which the error answer names), goes through Flask's provider inst
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from flask import Response
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.sansio.response import Response
 
 #: Dict keys need not be strings (marshmallow keys a list's errors by index); datetimes and
 #: dataclasses are left to ``default``, as with Flask's provider.
@@ -43,6 +43,7 @@ class JSONProvider(DefaultJSONProvider):
         encoded = self._encode(obj, indent)
         if encoded is None:
             return super().response(obj)
-        # A Flask app's response class (``_app`` is typed as the app's sans-IO base).
-        response_class = cast(type[Response], self._app.response_class)
-        return response_class(encoded + b"\n", mimetype=self.mimetype)
+        # Flask's response class takes a body; ``_app`` is typed as the sans-IO base app, whose
+        # response class does not.
+        body = encoded + b"\n"
+        return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]
