@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from pytm4srv.holds.views import filtered_holds
 from pytm4srv.models import MachineHold
 
 HOLDS = "/api/machines/holds/"
@@ -353,3 +354,14 @@ def test_hold_written_with_offset_round_trips_through_database(session, machine)
     stored = session.scalars(select(MachineHold)).one()
     assert stored.start == start
     assert stored.start.utcoffset() == timedelta(0)
+
+
+def test_requests_with_the_same_filters_share_one_statement():
+    """Values are parameters: SQLAlchemy compiles the list's statement once per filter set."""
+    t1, t2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    one, values_one = filtered_holds({"machine": [1], "start_after": t1}, 11)
+    two, values_two = filtered_holds({"machine": [2, 3], "start_after": t2, "offset": 5}, 3)
+    assert one is two
+    assert (values_one["machine"], values_one["start_after"], values_one["limit"]) == ([1], t1, 11)
+    assert (values_two["machine"], values_two["offset"], values_two["limit"]) == ([2, 3], 5, 3)
+    assert filtered_holds({"machine": [1]}, 11)[0] is not one
