@@ -12,7 +12,8 @@ so the answers are the same 100 holds), and the floor: the SQL that request send
 through psycopg in this process, plus an empty Flask JSON endpoint. It does so twice, each time
 consistently for the API and the empty endpoint: served by gunicorn (1 sync worker each) and called
 over loopback HTTP, then in this process through the Flask test client. It prints medians and their
-ratios (targets: 1M / 10k <= 1.3, API / floor <= 3); absolute times are for reading only.
+ratios (targets: 1M / 10k <= 1.3, API / floor <= 3 over gunicorn, the production server; in
+process the floor ratio is printed for reading); absolute times are for reading only.
 
 Then it prints the plan (EXPLAIN ANALYZE) of the list's query for every combination of its filters
 on the large database and checks that none reads machine_holds by a sequential scan; the exit
@@ -218,7 +219,7 @@ def latency(big: str, small: str, via: str, rounds: int, per_round: int, what_if
         }
         if what_if and via == "inprocess":
             kinds.update(parts(big, path, statement, parameters))
-        measure(kinds, rounds, per_round)
+        measure(kinds, rounds, per_round, floor_target=via == "gunicorn")
     finally:
         for server in servers:
             stop(server)
@@ -284,7 +285,9 @@ def parts(big: str, path: str, statement: str, parameters: Any) -> dict[str, Any
     }
 
 
-def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
+def measure(kinds: dict[str, Any], rounds: int, per_round: int, floor_target: bool) -> None:
+    """Time ``kinds`` side by side; print medians and ratios. The floor target (3x) is set for
+    the production server, gunicorn; in process, the ratio is printed for reading."""
     for name, call in kinds.items():  # warm-up: connections, prepared statements, caches
         for _ in range(30):
             answer = call()
@@ -334,9 +337,11 @@ def measure(kinds: dict[str, Any], rounds: int, per_round: int) -> None:
     print(
         f"  1M / 10k holds    {fmt(ratio_size)}  (target <= 1.3)  {verdict(ratio_size[0] <= 1.3)}"
     )
-    print(
-        f"  api 1M / floor    {fmt(ratio_floor)}  (target <= 3)    {verdict(ratio_floor[0] <= 3)}"
-    )
+    if floor_target:
+        ok = verdict(ratio_floor[0] <= 3)
+        print(f"  api 1M / floor    {fmt(ratio_floor)}  (target <= 3)    {ok}")
+    else:
+        print(f"  api 1M / floor    {fmt(ratio_floor)}  (the 3x target is over gunicorn)")
     if "api 1M, lean_app" in samples:
         print(f"  what-if lean_app / floor  {fmt(paired(by_round('api 1M, lean_app'), floors))}")
 
