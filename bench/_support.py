@@ -84,7 +84,7 @@ def bench_token(db: str) -> str:
     process and database: the previous run's token stops working."""
     import psycopg
 
-    from pytm4srv.auth import hash_token
+    from pytm4srv.users.tokens import hash_token
 
     token = secrets.token_urlsafe(32)
     with psycopg.connect(libpq_url(db)) as conn:

@@ -102,7 +102,7 @@ def main() -> int:
 def api_caller(url: str, path: str) -> tuple[Any, Any]:
     """A function making ``GET path`` on an app bound to ``url``, and that app's engine."""
     from pytm4srv import create_app
-    from pytm4srv.db import session_factory
+    from pytm4srv.db import database
 
     app = create_app({"DATABASE_URL": url})
     headers = {"Authorization": f"Bearer {bench_token(url)}"}
@@ -112,7 +112,7 @@ def api_caller(url: str, path: str) -> tuple[Any, Any]:
         response = client.get(path, headers=headers)
         return response.status_code, response.get_data()
 
-    return call, session_factory(app).kw["bind"]
+    return call, database(app).engine
 
 
 def http_caller(port: int, path: str, headers: dict[str, str]) -> Any:

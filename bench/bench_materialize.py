@@ -21,6 +21,7 @@ scan). Exit status 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -35,9 +36,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from pytm4srv import create_app
-from pytm4srv.db import make_engine, session_factory
+from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.holds import materialize as materialize_module
-from pytm4srv.holds.materialize import materialize, refresh_next_fire
+from pytm4srv.holds.materialize import materialize
+from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
@@ -83,7 +85,7 @@ def run_all(url: str, rounds: int) -> int:
     command.upgrade(config, "head")
 
     app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
-    factory = session_factory(app)
+    factory = functools.partial(database(app).open, WRITE)
     with factory() as session:
         machine = Machine(name="press")
         session.add(machine)
@@ -92,13 +94,13 @@ def run_all(url: str, rounds: int) -> int:
     ok = True
     ok &= due_once(factory, machine_id, rounds)
     ok &= aged(app, factory, machine_id, rounds)
-    factory.kw["bind"].dispose()
+    database(app).engine.dispose()
     return 0 if ok else 1
 
 
 def vacuum(factory: Any) -> None:
     """Clear the dead rows a reset leaves, so that every round starts from the same state."""
-    engine = factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+    engine = factory().get_bind().execution_options(isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("VACUUM ANALYZE machine_holds"))
         conn.execute(text("VACUUM ANALYZE machine_hold_schedules"))

@@ -28,7 +28,7 @@ from dateutil import rrule as du
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytm4srv.recurrence import Pattern, never_fires, next_fires  # noqa: E402
+from pytm4srv.recurrence import Pattern, never_fires, next_fires
 
 BUDGET_MS = 50.0
 RATIO_TARGET = 1.5

@@ -20,14 +20,15 @@ from flask import Flask
 from sqlalchemy import create_engine
 
 from pytm4srv import create_app
-from pytm4srv.db import session_factory
+from pytm4srv.db import READ, WRITE, database
 
 
 def lean_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = create_app(test_config)
-    factory = session_factory(app)
     engine = create_engine(app.config["DATABASE_URL"])
-    factory.configure(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    for mode in (READ, WRITE):
+        database(app)._factories[mode].configure(bind=autocommit)
     return app
 
 
@@ -39,9 +40,9 @@ def cached_auth_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask import g, request
     from sqlalchemy import select
 
-    from pytm4srv import auth
-    from pytm4srv.db import get_session
+    from pytm4srv import auth, db
     from pytm4srv.users.models import User
+    from pytm4srv.users.tokens import hash_token
 
     app = lean_app(test_config)
     cache: dict[str, tuple[float, User]] = {}
@@ -50,14 +51,14 @@ def cached_auth_app(test_config: dict[str, Any] | None = None) -> Flask:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if request.path.startswith("/api/") and scheme.lower() == "bearer" and token.strip():
-            digest = auth.hash_token(token.strip())
+            digest = hash_token(token.strip())
             hit = cache.get(digest)
             if hit is not None and hit[0] > time.monotonic():
                 g.user = hit[1]
                 return
-            user = get_session().scalars(select(User).where(User.token_hash == digest)).first()
+            user = db.session().scalars(select(User).where(User.token_hash == digest)).first()
             if user is not None:
-                get_session().expunge(user)
+                db.session().expunge(user)
                 cache[digest] = (time.monotonic() + 5, user)
         auth.authenticate()
 

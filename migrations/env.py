@@ -6,6 +6,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import Connection
 
 from pytm4srv.config import database_url_from_env
 from pytm4srv.db import make_engine
@@ -19,8 +20,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    # Tests pass the URL (or an open connection) through the config; everyone else gets the
-    # app's own resolution.
+    # Tests pass the URL through the config; everyone else gets the app's own resolution.
     return config.attributes.get("database_url") or database_url_from_env()
 
 
@@ -31,10 +31,6 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
     url = _url()
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
@@ -44,7 +40,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -32,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     from pytm4srv import api, auth, db, errors
-    from pytm4srv.holds import cli as holds_cli  # noqa: F401  (its command joins holds_blp)
+    from pytm4srv.holds import cli as holds_cli
     from pytm4srv.holds.views import blp as holds_blp
     from pytm4srv.machines import cli as machines_cli
     from pytm4srv.machines.views import blp as machines_blp
@@ -44,6 +44,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
-    users_cli.init_app(app)
-    machines_cli.init_app(app)
+    for commands in (users_cli, machines_cli, holds_cli):
+        commands.init_app(app)
     return app

@@ -1,11 +1,9 @@
-"""Bearer-token authentication and role checks (CONTRACT section 3)."""
+"""Bearer-token authentication and role checks (docs/API.md, Roles)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,24 +12,15 @@ from flask import Flask, g, request
 from flask_smorest import Blueprint, abort
 from sqlalchemy import bindparam, select
 
-from pytm4srv.db import get_session
+from pytm4srv import db
 from pytm4srv.users.models import Role, User
+from pytm4srv.users.tokens import hash_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Paths under /api that need no token: the API's own description.
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
 PUBLIC_PREFIXES = ("/api/docs",)
-
-
-def new_token() -> str:
-    """A fresh random API token (256 bits)."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """What is stored for a token: its SHA-256, hex. Tokens are random, so no salt is needed."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _bearer_token() -> str | None:
@@ -64,7 +53,7 @@ def authenticate() -> None:
         return
     digest = hash_token(token)
     # Core on the session's connection: the cheapest way to one row, on every request.
-    user = get_session().connection().execute(TOKEN_LOOKUP, {"digest": digest}).one_or_none()
+    user = db.session().connection().execute(TOKEN_LOOKUP, {"digest": digest}).one_or_none()
     # The lookup is by hash; compare again in constant time so no timing depends on the token.
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         _unauthorized("Unknown or revoked token.")

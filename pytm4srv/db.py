@@ -1,11 +1,12 @@
-"""Database plumbing: the declarative base, the UTC datetime type, and the per-request session."""
+"""Database plumbing: the declarative base, the UTC instant type, engines and transactions."""
 
 from __future__ import annotations
 
-import functools
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
@@ -129,77 +130,126 @@ def _fix_pysqlite_transactions(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _immediate(connection) else "BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        # A transaction that reads first and writes later cannot wait for SQLite's write lock:
+        # the upgrade fails at once with "database is locked" when another connection writes.
+        # BEGIN IMMEDIATE takes the lock up front, so writers queue on the busy timeout instead.
+        writes = connection.get_execution_options().get(_MODE_OPTION) == WRITE
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
-def _immediate(connection: Any) -> bool:
-    # BEGIN IMMEDIATE takes the write lock at once, so writers queue on the busy timeout instead of
-    # failing on a read-to-write lock upgrade. Asked for per transaction with the execution option
-    # (``session.connection(execution_options={"sqlite_begin_immediate": True})``, as the
-    # materializer does), or for every transaction of a pooled connection through its ``info``.
-    return bool(
-        connection.get_execution_options().get("sqlite_begin_immediate")
-        or connection.info.get("sqlite_begin_immediate")
-    )
+# Transactions. Every unit of work says up front whether it reads or writes; nothing is inferred
+# from the HTTP method. The two modes differ only in how their transactions begin:
+#
+# - read: on PostgreSQL in autocommit (a read needs no BEGIN and ROLLBACK round trips); on SQLite
+#   a plain, deferred BEGIN.
+# - write: on SQLite BEGIN IMMEDIATE (above); on PostgreSQL a plain BEGIN.
+#
+# Views declare their mode with ``@reads`` / ``@writes``; the request's one session (the token
+# lookup, the schema's checks and the view share it) opens in that mode on first use of
+# ``session()``. Commands and the materializer open theirs with ``read_session()`` /
+# ``write_session()``. Both roads go through ``Database.open``.
+
+READ = "read"
+WRITE = "write"
+_MODE_OPTION = "pytm4srv_transaction"
+_MODE_ATTRIBUTE = "transaction_mode"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads(view: F) -> F:
+    """Declare that a view only reads: its session needs no write lock."""
+    setattr(view, _MODE_ATTRIBUTE, READ)
+    return view
+
+
+def writes(view: F) -> F:
+    """Declare that a view writes: its session's transaction begins with the write lock."""
+    setattr(view, _MODE_ATTRIBUTE, WRITE)
+    return view
+
+
+def declared_mode(view: Callable[..., Any]) -> str | None:
+    """The transaction mode a view declared with ``@reads`` / ``@writes``, if any."""
+    mode: str | None = getattr(view, _MODE_ATTRIBUTE, None)
+    return mode
+
+
+class Database:
+    """The app's engine and a session factory for each transaction mode."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        write_engine = engine.execution_options(**{_MODE_OPTION: WRITE})
+        read_engine = engine.execution_options(**{_MODE_OPTION: READ})
+        if engine.dialect.name == "postgresql":
+            read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._factories = {
+            READ: sessionmaker(read_engine, expire_on_commit=False),
+            WRITE: sessionmaker(write_engine, expire_on_commit=False),
+        }
+
+    def open(self, mode: str) -> Session:
+        """A new session whose transactions begin as ``mode`` (``READ`` or ``WRITE``) says."""
+        return self._factories[mode]()
+
+    def bind(self, connection: Connection) -> None:
+        """Make every session join ``connection``'s transaction through SAVEPOINTs (the test
+        suite's rolled-back transaction). Such sessions never BEGIN, in either mode."""
+        for factory in self._factories.values():
+            factory.configure(bind=connection, join_transaction_mode="create_savepoint")
 
 
 def init_app(app: Flask) -> None:
-    """Create the app's engine and session factory, and close the session after each request."""
-    engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["pytm4srv.db"] = sessionmaker(engine, expire_on_commit=False)
+    """Create the app's database handle, and close the request's session after each request."""
+    app.extensions["pytm4srv.db"] = Database(make_engine(app.config["DATABASE_URL"]))
     app.teardown_appcontext(_close_session)
 
 
-def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = (app or current_app).extensions["pytm4srv.db"]
-    return factory
+def database(app: Flask | None = None) -> Database:
+    """The database handle of ``app`` (default: the current app)."""
+    handle: Database = (app or current_app).extensions["pytm4srv.db"]
+    return handle
 
 
-#: Requests that may write: on SQLite their transaction takes the write lock at once.
-WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
-#: Requests that only read.
-READ_METHODS = frozenset({"GET", "HEAD"})
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for a command that only reads; closed on exit."""
+    with database().open(READ) as session:
+        yield session
 
 
-def get_session() -> Session:
-    """The session of the current app context, opened on first use."""
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """A session for a command that writes (commit it yourself); rolled back unless committed."""
+    with database().open(WRITE) as session:
+        yield session
+
+
+def session() -> Session:
+    """The current request's session, opened on first use in the mode its view declared.
+
+    A request that reaches no declared view (an unknown path, a method not allowed) reads.
+    """
     if "db_session" not in g:
-        method = request.method if has_request_context() else None
-        factory = session_factory()
-        if method in READ_METHODS:
-            g.db_session = factory(bind=_read_bind(factory.kw["bind"]))
-        else:
-            g.db_session = factory()
-        if method in WRITE_METHODS:
-            _begin_for_writing(g.db_session)
-    session: Session = g.db_session
-    return session
+        g.db_session = database().open(_request_mode())
+    current: Session = g.db_session
+    return current
 
 
-def _read_bind(bind: Engine | Connection) -> Engine | Connection:
-    # A request that only reads needs no transaction: on PostgreSQL, autocommit saves the BEGIN
-    # and ROLLBACK round trips. SQLite reads are local and keep their transaction; so does a
-    # session bound to a connection (the test suite's rolled-back transaction).
-    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-        return _autocommit(bind)
-    return bind
-
-
-@functools.cache
-def _autocommit(engine: Engine) -> Engine:
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def _begin_for_writing(session: Session) -> None:
-    # A SQLite transaction that reads first (the token lookup) and then writes cannot wait for
-    # the write lock: the upgrade fails at once with "database is locked" when another request
-    # writes. BEGIN IMMEDIATE queues on the busy timeout instead.
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={"sqlite_begin_immediate": True})
+def _request_mode() -> str:
+    if not has_request_context() or request.endpoint is None:
+        return READ
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        method = "get" if request.method == "HEAD" else request.method.lower()
+        view = getattr(view_class, method, None)
+    return (declared_mode(view) if view is not None else None) or READ
 
 
 def _close_session(exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    current = g.pop("db_session", None)
+    if current is not None:
+        current.close()

@@ -65,6 +65,9 @@ def _is_connection_error(error: DBAPIError) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Register the envelope for HTTP errors and a 503 for a database that cannot be reached."""
-    app.register_error_handler(HTTPException, error_payload)
+    """Register a 503 for a database that cannot be reached.
+
+    HTTP errors get the envelope from the REST layer (``pytm4srv.api.Api.handle_http_exception``),
+    which flask-smorest registers for every ``HTTPException``.
+    """
     app.register_error_handler(DBAPIError, _database_unavailable)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, missing, validate
+from marshmallow import fields, missing, validate
 
 from pytm4srv.fields import INT32_MAX, StrictInteger
 
@@ -34,7 +34,7 @@ class Text(fields.String):
         return text
 
 
-def Id(**kwargs: Any) -> StrictInteger:  # noqa: N802 - reads as a field type
+def Id(**kwargs: Any) -> StrictInteger:
     """A database id in a JSON body: a positive 32-bit integer."""
     return StrictInteger(validate=validate.Range(min=1, max=INT32_MAX), **kwargs)
 
@@ -115,7 +115,3 @@ class ErrorSchema(ma.Schema):
             'by location, e.g. {"json": {"end": ["Must be later than start."]}}; else {}.'
         },
     )
-
-
-def field_error(field: str, message: str) -> ValidationError:
-    return ValidationError({field: [message]})

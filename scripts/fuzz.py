@@ -32,8 +32,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 from pytm4srv import create_app  # noqa: E402
-from pytm4srv.auth import hash_token, new_token  # noqa: E402
-from pytm4srv.db import session_factory  # noqa: E402
+from pytm4srv.db import WRITE, database  # noqa: E402
 from pytm4srv.models import (  # noqa: E402
     Machine,
     MachineHold,
@@ -41,6 +40,7 @@ from pytm4srv.models import (  # noqa: E402
     Role,
     User,
 )
+from pytm4srv.users.tokens import hash_token, new_token  # noqa: E402
 from tests.conftest import migrated_database  # noqa: E402
 
 # Checks that do not apply here, and why:
@@ -55,7 +55,7 @@ def seed(url: str) -> dict[str, str]:
     app = create_app({"DATABASE_URL": url})
     now = datetime.now(UTC).replace(microsecond=0)
     tokens = {role: new_token() for role in ("admin", "staff")}
-    with session_factory(app)() as session:
+    with database(app).open(WRITE) as session:
         users = [
             User(name=role, role=Role(role), token_hash=hash_token(token), created=now)
             for role, token in tokens.items()

@@ -28,9 +28,10 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from pytm4srv import create_app
-from pytm4srv.auth import hash_token, new_token
-from pytm4srv.db import make_engine, session_factory
+from pytm4srv.db import WRITE, database, make_engine
+from pytm4srv.holds.schedules import PATTERN_DEFAULTS, refresh_next_fire
 from pytm4srv.models import Machine, MachineHoldSchedule, Role, User
+from pytm4srv.users.tokens import hash_token, new_token
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE_ENV = "PYTM4SRV_TEST_DATABASE_URL"
@@ -107,7 +108,7 @@ def app_config(database_url: str) -> dict[str, Any]:
 def app(app_config: dict[str, Any], connection: Connection) -> Iterator[Flask]:
     app = create_app(app_config)
     # Every session the app opens joins the test's transaction, through SAVEPOINTs.
-    session_factory(app).configure(bind=connection, join_transaction_mode="create_savepoint")
+    database(app).bind(connection)
     # No app context stays pushed: each request and command gets its own, and so its own session.
     yield app
 
@@ -115,7 +116,7 @@ def app(app_config: dict[str, Any], connection: Connection) -> Iterator[Flask]:
 @pytest.fixture
 def session(app: Flask) -> Any:
     """A session on the test's transaction, for arranging data and checking what was written."""
-    with session_factory(app)() as session:
+    with database(app).open(WRITE) as session:
         yield session
 
 
@@ -203,26 +204,37 @@ def machine(make_machine: Callable[..., Machine]) -> Machine:
 
 
 @pytest.fixture
-def make_schedule(session: Any) -> Callable[..., MachineHoldSchedule]:
-    """A stored daily 08:00 schedule of ``machine``, created (and anchored) 2027-01-01 UTC.
+def make_schedule(
+    session: Any, app: Flask, request: pytest.FixtureRequest
+) -> Callable[..., MachineHoldSchedule]:
+    """A stored daily 08:00 schedule, created (and anchored) 2027-01-04 UTC, with its next fire
+    computed as the schedule views compute it.
 
-    ``overrides`` replace any column; ``anchor`` follows ``created`` unless given. The row is
-    written as is: ``next_fire`` is left unset, as for a row the schedule views did not write.
+    ``machine`` defaults to the test's ``machine``; ``overrides`` replace any column (``anchor``
+    follows ``created`` unless given; an explicit ``next_fire`` is stored as given).
     """
 
-    def make(machine: Machine, **overrides: Any) -> MachineHoldSchedule:
-        created = overrides.pop("created", datetime(2027, 1, 1, tzinfo=UTC))
-        values = {
-            "machine_id": machine.id,
-            "name": "s",
-            "reason": "r",
-            "frequency": "D",
-            "time_of_day": time(8),
-            "indices": [],
-            "anchor": created,
-            "created": created,
-        } | overrides
+    def make(machine: Machine | None = None, **overrides: Any) -> MachineHoldSchedule:
+        machine = machine or request.getfixturevalue("machine")
+        created = overrides.pop("created", datetime(2027, 1, 4, tzinfo=UTC))
+        values = (
+            PATTERN_DEFAULTS
+            | {
+                "machine_id": machine.id,
+                "name": "nightly",
+                "reason": "maintenance",
+                "frequency": "D",
+                "time_of_day": time(8),
+                "indices": [],
+                "duration": None,
+                "anchor": created,
+                "created": created,
+            }
+            | overrides
+        )
         schedule = MachineHoldSchedule(**values)
+        if "next_fire" not in overrides:
+            refresh_next_fire(schedule, app.config["ZONE"])
         session.add(schedule)
         session.commit()
         return schedule

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pytm4srv.auth import hash_token
 from pytm4srv.models import MachineHold, MachineHoldSchedule, User
+from pytm4srv.users.tokens import hash_token
 
 HOLDS = "/api/machines/holds/"
 
@@ -21,7 +21,7 @@ def hold_id(session, machine, make_schedule):
     hold = MachineHold(machine_id=machine.id, reason="r", start=datetime(2027, 1, 1, tzinfo=UTC))
     session.add(hold)
     session.commit()
-    make_schedule(machine, id=HOLD_SCHEDULE_ID)
+    make_schedule(machine, id=HOLD_SCHEDULE_ID, name="s")
     return hold.id
 
 

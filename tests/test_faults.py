@@ -25,9 +25,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from pytm4srv import create_app
-from pytm4srv.auth import hash_token, new_token
-from pytm4srv.db import make_engine, session_factory
+from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.models import Machine, MachineHold, Role, User
+from pytm4srv.users.tokens import hash_token, new_token
 from tests.conftest import TEST_DATABASE_ENV, alembic_config, fresh_database, on_postgresql
 from tests.test_errors import assert_envelope
 
@@ -69,7 +69,7 @@ def test_service_resumes_when_the_database_appears(tmp_path):
 
     (tmp_path / "missing-folder").mkdir()
     command.upgrade(alembic_config(url), "head")
-    with session_factory(app)() as session:
+    with database(app).open(WRITE) as session:
         session.add(user("u", Role.STAFF, token))
         session.commit()
     assert client.get(HOLDS, headers=headers).status_code == 200

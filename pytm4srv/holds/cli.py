@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from pytm4srv.db import session_factory
+from pytm4srv.db import write_session
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
 from pytm4srv.holds.materialize import BATCH_SIZE, ScheduleError, materialize
-from pytm4srv.holds.views import blp
+
+holds = AppGroup("holds", help="Holds: the materializer of hold schedules.")
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
 MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
@@ -54,7 +56,7 @@ def _one_line(exc: Exception) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-@blp.cli.command("materialize")
+@holds.command("materialize")
 @click.option(
     "--now",
     type=float,
@@ -91,7 +93,7 @@ def materialize_command(
         catch_up = _configured_minutes("MATERIALIZE_CATCH_UP")
     now = now or datetime.now(UTC)
     try:
-        with session_factory()() as session:
+        with write_session() as session:
             summary = materialize(
                 session,
                 now,
@@ -108,3 +110,7 @@ def materialize_command(
         f"materialize: {summary.line()} now={now.isoformat().replace('+00:00', 'Z')} "
         f"horizon={horizon} catch_up={catch_up}"
     )
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(holds)

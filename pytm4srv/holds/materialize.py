@@ -1,4 +1,4 @@
-"""The materializer: turns due schedule firings into holds (CONTRACT.md section 8).
+"""The materializer's run: turns due schedule firings into holds (docs/MATERIALIZER.md, Rules).
 
 Each schedule has a cursor (``last_fire``, or ``created`` before its first run). A run at ``now``
 takes every fire instant f with cursor < f <= now + horizon, creates a hold for each f >= now -
@@ -7,7 +7,7 @@ catch-up, skips the older ones, and moves the cursor to the last f it took.
 How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's view):
 
 - Every schedule stores ``next_fire``, its first fire after the cursor, and ``next_fire_zone``, the
-  zone that was computed in. The schedule views (:func:`refresh_next_fire`) and the materializer
+  zone that was computed in. The schedule views (``schedules.refresh_next_fire``) and the run
   keep it current, so the due schedules are one indexed query: ``next_fire_zone = Z AND next_fire
   <= until``. A row computed in another zone (``PYTM4SRV_TIMEZONE`` changed, or a row from before
   migration 0003) is due as well and gets recomputed: the stored value is only ever used to *find*
@@ -27,33 +27,18 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 
-from sqlalchemy import (
-    DateTime,
-    Integer,
-    Select,
-    String,
-    Table,
-    Text,
-    and_,
-    bindparam,
-    func,
-    literal,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from pytm4srv import recurrence
-from pytm4srv.holds.firing import cursor_of, pattern_fields, pattern_of
-from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+from pytm4srv.holds.models import MachineHoldSchedule
+from pytm4srv.holds.schedules import PATTERN_FIELDS, cursor_of, pattern_of, zone_name
+from pytm4srv.holds.writers import Batch, Writer
 
 #: Schedules locked per transaction...
 BATCH_SIZE = 500
@@ -67,7 +52,12 @@ _LAST = datetime.max.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
 _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
-_HOLDS = cast(Table, MachineHold.__table__)
+#: What the run reads of a due schedule: the pattern, and what its holds and cursor need.
+_DUE_COLUMNS = tuple(
+    _SCHEDULES.c[name]
+    for name in ("id", "machine_id", "reason", "duration", "anchor", "created", "last_fire")
+    + PATTERN_FIELDS
+)
 
 
 class ScheduleError(Exception):
@@ -107,24 +97,6 @@ class _Plan:
     next_fire: datetime | None = None
 
 
-def zone_name(zone: tzinfo) -> str:
-    """The name stored in ``next_fire_zone``: the IANA key of a ZoneInfo, else ``str(zone)``."""
-    key = getattr(zone, "key", None)
-    return key if isinstance(key, str) else str(zone)
-
-
-def refresh_next_fire(schedule: MachineHoldSchedule, zone: tzinfo) -> None:
-    """Store the schedule's first fire instant after its cursor, computed in ``zone``.
-
-    The schedule views call this whenever they create or change a schedule, so that the
-    materializer finds it with its due query.
-    """
-    pattern = pattern_of(pattern_fields(schedule))
-    fires = recurrence.next_fires(pattern, schedule.anchor, zone, cursor_of(schedule), 1)
-    schedule.next_fire = fires[0] if fires else None
-    schedule.next_fire_zone = zone_name(zone)
-
-
 def materialize(
     session: Session,
     now: datetime,
@@ -134,218 +106,49 @@ def materialize(
     *,
     batch_size: int = BATCH_SIZE,
 ) -> Summary:
-    """Create the holds of every schedule firing due at ``now`` (CONTRACT.md section 8).
+    """Create the holds of every schedule firing due at ``now``.
 
-    Commits once per batch of schedules; on an error, rolls back the batch in progress and
-    raises (the batches already committed are complete, and the next run does the rest).
+    ``session`` is a write session (``db.write_session()``): on SQLite each batch's transaction
+    then takes the write lock up front, so concurrent runs queue on it. Commits once per batch;
+    on an error, rolls back the batch in progress and raises (the batches already committed are
+    complete, and the next run does the rest).
     """
     oldest = _shift(now, -catch_up)
     until = _shift(now, horizon)
     name = zone_name(zone)
     dialect = session.get_bind().dialect.name
-    writer = _writer_for(dialect, name)
+    writer = Writer(dialect, name)
     summary = Summary()
     try:
         while True:
-            if not session.in_transaction():
-                # SQLite: take the write lock up front, so that concurrent runs queue on it.
-                session.connection(execution_options={"sqlite_begin_immediate": True})
-            rows = session.connection().execute(_due(name, until, batch_size)).all()
+            rows = session.execute(_due(name, until, batch_size)).all()
             if not rows and dialect == "postgresql":
                 # The rows skipped as locked belong to other runs, which may have an earlier now
                 # and leave them still due here: wait for those rather than miss their fires.
-                due = _due(name, until, batch_size, wait=True)
-                rows = session.connection().execute(due).all()
+                rows = session.execute(_due(name, until, batch_size, wait=True)).all()
             if not rows:
                 session.commit()
                 return summary
-            batch = _Batch()
+            batch = Batch()
             for row in rows:
+                schedule = cast(Mapping[str, Any], row._mapping)
                 try:
-                    plan = _plan(cast(Mapping[str, Any], row._mapping), zone, oldest, until)
+                    plan = _plan(schedule, zone, oldest, until)
                 except Exception as exc:
                     raise ScheduleError(row.id, exc) from exc
-                batch.add(row, plan)
+                spans = [(start, _end(start, row.duration)) for start in plan.starts]
+                batch.add_holds(row.machine_id, row.id, row.reason, spans)
+                batch.move_cursor(row.id, plan.last_fire or row.last_fire, plan.next_fire)
                 summary.skipped += plan.skipped
                 summary.skipped_exact &= plan.skipped_exact
-                if len(batch.starts) >= HOLDS_PER_BATCH:
+                if len(batch.holds) >= HOLDS_PER_BATCH:
                     break  # keep transactions short; the rest stay due for the next batch
-            if batch.starts:
-                summary.created += writer.insert_holds(session, batch)
-            writer.move_cursors(session, batch)
+            summary.created += writer.write(session, batch)
             session.commit()
-            summary.schedules += len(batch.ids)
+            summary.schedules += batch.schedules
     except BaseException:
         session.rollback()
         raise
-
-
-@dataclass
-class _Batch:
-    """What one transaction writes, column by column."""
-
-    machine_ids: list[int] = field(default_factory=list)
-    schedule_ids: list[int] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    starts: list[datetime] = field(default_factory=list)
-    ends: list[datetime | None] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)
-    last_fires: list[datetime | None] = field(default_factory=list)
-    next_fires: list[datetime | None] = field(default_factory=list)
-
-    def add(self, row: Any, plan: _Plan) -> None:
-        count = len(plan.starts)
-        self.machine_ids += [row.machine_id] * count
-        self.schedule_ids += [row.id] * count
-        self.reasons += [row.reason] * count
-        self.starts += plan.starts
-        self.ends += [_end(start, row.duration) for start in plan.starts]
-        self.ids.append(row.id)
-        self.last_fires.append(plan.last_fire or row.last_fire)
-        self.next_fires.append(plan.next_fire)
-
-
-class _Writer:
-    """Writes a batch with portable statements: executemany, one row per parameter set."""
-
-    def __init__(self, zone: str) -> None:
-        self.insert: Any = (
-            sqlite.insert(_HOLDS)
-            .on_conflict_do_nothing(index_elements=["schedule_id", "start"])
-            .returning(_HOLDS.c.id)
-        )
-        self.update = (
-            update(_SCHEDULES)
-            .where(_SCHEDULES.c.id == bindparam("b_id"))
-            .values(
-                last_fire=bindparam("b_last_fire"),
-                next_fire=bindparam("b_next_fire"),
-                next_fire_zone=zone,
-            )
-        )
-
-    def insert_holds(self, session: Session, batch: _Batch) -> int:
-        """Insert the batch's holds, except any that exist; how many were new."""
-        rows = [
-            {
-                "machine_id": machine_id,
-                "user_id": None,
-                "schedule_id": schedule_id,
-                "reason": reason,
-                "notes": "",
-                "start": start,
-                "end": end,
-            }
-            for machine_id, schedule_id, reason, start, end in zip(
-                batch.machine_ids,
-                batch.schedule_ids,
-                batch.reasons,
-                batch.starts,
-                batch.ends,
-                strict=True,
-            )
-        ]
-        return len(session.execute(self.insert, rows).all())
-
-    def move_cursors(self, session: Session, batch: _Batch) -> None:
-        """Store each schedule's new ``last_fire``, ``next_fire`` and zone."""
-        params = [
-            {"b_id": id_, "b_last_fire": last_fire, "b_next_fire": next_fire}
-            for id_, last_fire, next_fire in zip(
-                batch.ids, batch.last_fires, batch.next_fires, strict=True
-            )
-        ]
-        session.execute(self.update, params)
-
-
-class _PostgresWriter(_Writer):
-    """Writes a batch with two statements whose rows come from ``unnest`` of array parameters.
-
-    A multi-row VALUES list is a new, long SQL text for every batch size, which psycopg parses
-    again each time; arrays keep the statement short and the same. Instants travel as one array
-    literal string each: psycopg's text dumping of a list of datetimes costs ten times more.
-    """
-
-    def __init__(self, zone: str) -> None:
-        source = (
-            func.unnest(
-                bindparam("machine_ids", type_=ARRAY(Integer)),
-                bindparam("schedule_ids", type_=ARRAY(Integer)),
-                bindparam("reasons", type_=ARRAY(String)),
-                _instant_array("starts"),
-                _instant_array("ends"),
-            )
-            .table_valued("machine_id", "schedule_id", "reason", "start", "end")
-            .render_derived("u")
-        )
-        columns = ["machine_id", "schedule_id", "reason", "notes", "start", "end"]
-        values = select(
-            source.c.machine_id,
-            source.c.schedule_id,
-            source.c.reason,
-            literal(""),
-            source.c.start,
-            source.c.end,
-        )
-        self.insert = (
-            postgresql.insert(_HOLDS)
-            .from_select(columns, values)
-            .on_conflict_do_nothing(index_elements=["schedule_id", "start"])
-            .execution_options(preserve_rowcount=True)
-        )
-        cursors = (
-            func.unnest(
-                bindparam("ids", type_=ARRAY(Integer)),
-                _instant_array("last_fires"),
-                _instant_array("next_fires"),
-            )
-            .table_valued("id", "last_fire", "next_fire")
-            .render_derived("u")
-        )
-        self.update = (
-            update(_SCHEDULES)
-            .where(_SCHEDULES.c.id == cursors.c.id)
-            .values(
-                last_fire=cursors.c.last_fire, next_fire=cursors.c.next_fire, next_fire_zone=zone
-            )
-        )
-
-    def insert_holds(self, session: Session, batch: _Batch) -> int:
-        params = {
-            "machine_ids": batch.machine_ids,
-            "schedule_ids": batch.schedule_ids,
-            "reasons": batch.reasons,
-            "starts": _array_literal(batch.starts),
-            "ends": _array_literal(batch.ends),
-        }
-        result = session.connection().execute(self.insert, params)
-        return result.rowcount
-
-    def move_cursors(self, session: Session, batch: _Batch) -> None:
-        params = {
-            "ids": batch.ids,
-            "last_fires": _array_literal(batch.last_fires),
-            "next_fires": _array_literal(batch.next_fires),
-        }
-        session.execute(self.update, params)
-
-
-def _instant_array(name: str) -> Any:
-    """A ``timestamptz[]`` parameter given as the text of an array literal."""
-    return bindparam(name, type_=Text).cast(ARRAY(DateTime(timezone=True)))
-
-
-def _array_literal(instants: Sequence[datetime | None]) -> str:
-    """``{2027-01-04T08:00:00+00:00,NULL,...}``: no element needs quoting."""
-    return "{" + ",".join("NULL" if i is None else i.isoformat() for i in instants) + "}"
-
-
-def _writer_for(dialect: str, zone: str) -> _Writer:
-    if dialect == "postgresql":
-        return _PostgresWriter(zone)
-    if dialect == "sqlite":
-        return _Writer(zone)
-    raise RuntimeError(f"the materializer supports PostgreSQL and SQLite, not {dialect}")
 
 
 def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Select[Any]:
@@ -364,22 +167,7 @@ def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Selec
         s.next_fire_zone < zone,
         s.next_fire_zone > zone,
     )
-    columns = (
-        s.id,
-        s.machine_id,
-        s.reason,
-        s.duration,
-        s.anchor,
-        s.created,
-        s.last_fire,
-        s.frequency,
-        s.time_of_day,
-        s.interval,
-        s.indices,
-        s.months,
-        s.weekdays,
-    )
-    query = select(*columns).where(due).limit(limit)
+    query = select(*_DUE_COLUMNS).where(due).limit(limit)
     if wait:
         return query.order_by(s.id).with_for_update()
     return query.with_for_update(skip_locked=True)
@@ -389,7 +177,7 @@ def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetim
     """The fires one schedule takes in this run, and where its cursor goes."""
     pattern = pattern_of(row)
     anchor = row["anchor"]
-    cursor: datetime = row["last_fire"] or row["created"]
+    cursor = cursor_of(row["last_fire"], row["created"])
     plan = _Plan()
     fires = recurrence.iter_fires(pattern, anchor, zone, cursor)
     fire = next(fires, None)

@@ -15,13 +15,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pytm4srv.db import Base
+from pytm4srv.recurrence import ALL_MONTHS, ALL_WEEKDAYS, FREQUENCIES
 
 REASON_LENGTH = 500
 NOTES_LENGTH = 10_000
 SCHEDULE_NAME_LENGTH = 200
 ZONE_NAME_LENGTH = 100
-
-FREQUENCIES = ("Y", "M", "W", "D", "H")
 
 
 class MachineHold(Base):
@@ -73,10 +72,12 @@ class MachineHoldSchedule(Base):
 
     __tablename__ = "machine_hold_schedules"
     __table_args__ = (
-        CheckConstraint("frequency IN ('Y', 'M', 'W', 'D', 'H')", name="frequency_valid"),
+        CheckConstraint(
+            f"frequency IN ({', '.join(repr(f) for f in FREQUENCIES)})", name="frequency_valid"
+        ),
         CheckConstraint('"interval" >= 1', name="interval_positive"),
-        CheckConstraint("months >= 0 AND months <= 4095", name="months_range"),
-        CheckConstraint("weekdays >= 0 AND weekdays <= 127", name="weekdays_range"),
+        CheckConstraint(f"months >= 0 AND months <= {ALL_MONTHS}", name="months_range"),
+        CheckConstraint(f"weekdays >= 0 AND weekdays <= {ALL_WEEKDAYS}", name="weekdays_range"),
         # The materializer's due query: next_fire_zone = Z AND next_fire <= until, and the rows
         # computed in another zone (migration 0003, docs/MATERIALIZER.md).
         Index("ix_machine_hold_schedules_next_fire_zone_next_fire", "next_fire_zone", "next_fire"),
@@ -89,12 +90,14 @@ class MachineHoldSchedule(Base):
     frequency: Mapped[str] = mapped_column(String(1))
     interval: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     indices: Mapped[list[int]] = mapped_column(JSON, default=list)
-    months: Mapped[int] = mapped_column(default=4095, server_default=text("4095"))
-    weekdays: Mapped[int] = mapped_column(default=127, server_default=text("127"))
+    months: Mapped[int] = mapped_column(default=ALL_MONTHS, server_default=text(str(ALL_MONTHS)))
+    weekdays: Mapped[int] = mapped_column(
+        default=ALL_WEEKDAYS, server_default=text(str(ALL_WEEKDAYS))
+    )
     time_of_day: Mapped[time]
     #: How long each created hold lasts; NULL means indefinite.
     duration: Mapped[timedelta | None] = mapped_column(Interval)
-    #: Fixes the phase of `interval` (CONTRACT section 7).
+    #: Fixes the phase of `interval` (docs/RECURRENCE.md, Rules).
     anchor: Mapped[datetime]
     #: When the schedule was created; the materializer's cursor before its first run.
     created: Mapped[datetime]
@@ -102,7 +105,7 @@ class MachineHoldSchedule(Base):
     last_fire: Mapped[datetime | None]
     #: The first fire instant after the cursor, as computed in the zone ``next_fire_zone``; NULL
     #: when there is none (or not computed yet). Kept by the schedule views and the materializer
-    #: (``pytm4srv.holds.materialize.refresh_next_fire``), never by clients.
+    #: (``pytm4srv.holds.schedules.refresh_next_fire``), never by clients.
     next_fire: Mapped[datetime | None]
     #: The IANA name of the zone ``next_fire`` was computed in; NULL before the first computation.
     next_fire_zone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))

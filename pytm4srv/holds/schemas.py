@@ -1,20 +1,16 @@
-"""Wire formats of holds (CONTRACT section 5)."""
+"""Wire formats of holds and schedules (docs/API.md, Wire formats)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import current_app
-from marshmallow import ValidationError, fields, missing, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
-from pytm4srv.db import get_session
+from pytm4srv import db, recurrence
 from pytm4srv.fields import INT32_MAX, Minutes, QueryInteger, StrictInteger, TimeOfDay, Timestamp
-from pytm4srv.holds.models import (
-    FREQUENCIES,
-    NOTES_LENGTH,
-    REASON_LENGTH,
-    SCHEDULE_NAME_LENGTH,
-)
+from pytm4srv.holds.models import NOTES_LENGTH, REASON_LENGTH, SCHEDULE_NAME_LENGTH
+from pytm4srv.holds.schedules import PATTERN_DEFAULTS
 from pytm4srv.machines.models import Machine
 from pytm4srv.schemas import Id, StrictSchema, Text
 
@@ -22,7 +18,7 @@ from pytm4srv.schemas import Id, StrictSchema, Text
 class MachineRefMixin:
     @validates("machine_id")
     def machine_exists(self, value: int, **kwargs: Any) -> None:
-        if get_session().get(Machine, value) is None:
+        if db.session().get(Machine, value) is None:
             raise ValidationError(f"No machine with id {value}.")
 
 
@@ -66,7 +62,7 @@ MAX_FILTER_VALUES = 100
 
 
 class HoldQuerySchema(StrictSchema):
-    """Filters of the hold list (CONTRACT section 6)."""
+    """Filters of the hold list (docs/API.md, Endpoints)."""
 
     machine = fields.List(
         QueryInteger(validate=validate.Range(min=0, max=INT32_MAX)),
@@ -111,7 +107,7 @@ def _non_zero(value: int) -> None:
 
 
 class ScheduleSchema(MachineRefMixin, StrictSchema):
-    """A machine hold schedule (CONTRACT sections 5 and 7)."""
+    """A machine hold schedule (docs/API.md, Wire formats; docs/RECURRENCE.md, Rules)."""
 
     id = fields.Integer(dump_only=True)
     machine_id = Id(required=True, metadata={"description": "The machine to hold."})
@@ -124,11 +120,11 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     )
     frequency = fields.String(
         required=True,
-        validate=validate.OneOf(FREQUENCIES),
+        validate=validate.OneOf(recurrence.FREQUENCIES),
         metadata={"description": "Y yearly, M monthly, W weekly, D daily, H hourly."},
     )
     interval = StrictInteger(
-        load_default=1,
+        load_default=PATTERN_DEFAULTS["interval"],
         validate=validate.Range(min=1, max=INT32_MAX),
         metadata={"description": "Every n-th period, counted from the anchor's period."},
     )
@@ -140,13 +136,13 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
                   "end); [] keeps every candidate. Ignored for H."},
     )  # fmt: skip
     months = StrictInteger(
-        load_default=4095,
-        validate=validate.Range(min=0, max=4095),
+        load_default=PATTERN_DEFAULTS["months"],
+        validate=validate.Range(min=0, max=recurrence.ALL_MONTHS),
         metadata={"description": "Bitfield: bit 0 January ... bit 11 December."},
     )
     weekdays = StrictInteger(
-        load_default=127,
-        validate=validate.Range(min=0, max=127),
+        load_default=PATTERN_DEFAULTS["weekdays"],
+        validate=validate.Range(min=0, max=recurrence.ALL_WEEKDAYS),
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday."},
     )
     time_of_day = TimeOfDay(
@@ -167,15 +163,6 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={"description": "The last fire instant materialized; null before the first."},
     )
-
-
-def schedule_defaults() -> dict[str, Any]:
-    """The values a new schedule gets for the optional fields it was not given."""
-    return {
-        name: field.load_default() if callable(field.load_default) else field.load_default
-        for name, field in ScheduleSchema().load_fields.items()
-        if field.load_default is not missing
-    }
 
 
 class PreviewSchema(ScheduleSchema):

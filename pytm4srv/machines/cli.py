@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from pytm4srv.db import session_factory
+from pytm4srv.db import read_session, write_session
 from pytm4srv.machines.models import NAME_LENGTH, Machine
 
 machines = AppGroup("machines", help="Manage machines.")
@@ -19,7 +19,7 @@ def create(name: str) -> None:
     """Create a machine and print its id (last line)."""
     if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
         raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
-    with session_factory()() as session:
+    with write_session() as session:
         machine = Machine(name=name)
         session.add(machine)
         session.commit()
@@ -30,7 +30,7 @@ def create(name: str) -> None:
 @machines.command("list")
 def list_() -> None:
     """List machines: id and name."""
-    with session_factory()() as session:
+    with read_session() as session:
         for machine in session.scalars(select(Machine).order_by(Machine.id)):
             click.echo(f"{machine.id}\t{machine.name}")
 

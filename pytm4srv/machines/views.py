@@ -8,8 +8,9 @@ from flask.views import MethodView
 from marshmallow import fields
 from sqlalchemy import select
 
+from pytm4srv import db
 from pytm4srv.api import Blueprint
-from pytm4srv.db import get_session
+from pytm4srv.db import reads
 from pytm4srv.machines.models import Machine
 from pytm4srv.schemas import StrictSchema
 
@@ -23,7 +24,8 @@ class MachineSchema(StrictSchema):
 
 @blp.route("/")
 class Machines(MethodView):
+    @reads
     @blp.response(200, MachineSchema(many=True))
     def get(self) -> Any:
         """List machines."""
-        return get_session().scalars(select(Machine).order_by(Machine.id))
+        return db.session().scalars(select(Machine).order_by(Machine.id))

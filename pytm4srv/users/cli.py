@@ -10,9 +10,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pytm4srv.auth import hash_token, new_token
-from pytm4srv.db import session_factory
+from pytm4srv.db import read_session, write_session
 from pytm4srv.users.models import NAME_LENGTH, Role, User
+from pytm4srv.users.tokens import hash_token, new_token
 
 users = AppGroup("users", help="Manage API users and tokens.")
 
@@ -34,7 +34,7 @@ def create(name: str, role: str) -> None:
     if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
         raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
     token = new_token()
-    with session_factory()() as session:
+    with write_session() as session:
         if session.scalars(select(User.id).where(User.name == name)).first() is not None:
             raise click.ClickException(f"a user named {name!r} exists already")
         session.add(
@@ -50,7 +50,7 @@ def create(name: str, role: str) -> None:
 @users.command("list")
 def list_() -> None:
     """List users: id, name, role."""
-    with session_factory()() as session:
+    with read_session() as session:
         for user in session.scalars(select(User).order_by(User.id)):
             click.echo(f"{user.id}\t{user.name}\t{user.role.value}")
 
@@ -60,7 +60,7 @@ def list_() -> None:
 def rotate_token(name: str) -> None:
     """Replace a user's token and print the new one (last line); the old one stops working."""
     token = new_token()
-    with session_factory()() as session:
+    with write_session() as session:
         _find(session, name).token_hash = hash_token(token)
         session.commit()
     click.echo(f"New API token for {name!r} (shown once):")
@@ -72,7 +72,7 @@ def rotate_token(name: str) -> None:
 @click.argument("role", type=ROLE)
 def set_role(name: str, role: str) -> None:
     """Change a user's role."""
-    with session_factory()() as session:
+    with write_session() as session:
         _find(session, name).role = Role(role)
         session.commit()
     click.echo(f"{name!r} is now {role}.")
@@ -82,7 +82,7 @@ def set_role(name: str, role: str) -> None:
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete a user; their token stops working and their holds stay, with no user."""
-    with session_factory()() as session:
+    with write_session() as session:
         session.delete(_find(session, name))
         session.commit()
     click.echo(f"Deleted user {name!r}.")

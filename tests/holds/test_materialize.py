@@ -17,15 +17,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from pytm4srv import create_app
-from pytm4srv.db import make_engine, session_factory
+from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
-from pytm4srv.holds.materialize import (
-    SKIP_COUNT_LIMIT,
-    ScheduleError,
-    materialize,
-    refresh_next_fire,
-)
+from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, ScheduleError, materialize
+from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
 from tests.conftest import REPO, migrated_database, on_postgresql
 from tests.holds.materialize_worker import run_materialize
@@ -42,35 +38,6 @@ def at(*args: int) -> datetime:
 
 def unix(instant: datetime) -> str:
     return str(int(instant.timestamp()))
-
-
-@pytest.fixture
-def make_schedule(session, machine, app):
-    """A stored schedule with its next fire computed, created at T0 unless told otherwise."""
-
-    def make(**fields) -> MachineHoldSchedule:
-        created = fields.pop("created", at(2027, 1, 4))
-        values = {
-            "machine_id": machine.id,
-            "name": "nightly",
-            "reason": "maintenance",
-            "frequency": "D",
-            "time_of_day": time(8, 0),
-            "interval": 1,
-            "indices": [],
-            "months": 4095,
-            "weekdays": 127,
-            "duration": None,
-            "anchor": created,
-            "created": created,
-        } | fields
-        schedule = MachineHoldSchedule(**values)
-        refresh_next_fire(schedule, app.config["ZONE"])
-        session.add(schedule)
-        session.commit()
-        return schedule
-
-    return make
 
 
 @pytest.fixture
@@ -438,7 +405,7 @@ def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
         return plan(row, *args)
 
     monkeypatch.setattr(materialize_module, "_plan", failing_plan)
-    with session_factory(app)() as run_session, pytest.raises(ScheduleError, match="boom"):
+    with database(app).open(WRITE) as run_session, pytest.raises(ScheduleError, match="boom"):
         materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC, batch_size=1)
     session.expire_all()
     assert session.get(MachineHoldSchedule, second.id).last_fire is None
@@ -447,7 +414,7 @@ def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
     assert len(starts(session, first.id)) in (0, 1)
 
     monkeypatch.setattr(materialize_module, "_plan", plan)
-    with session_factory(app)() as run_session:
+    with database(app).open(WRITE) as run_session:
         materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC)
     assert starts(session, first.id) == starts(session, second.id) == [at(2027, 1, 4, 8)]
 
@@ -541,7 +508,7 @@ def _fill(
     """Daily and hourly schedules created at CREATED; each one's first fire that day and step."""
     app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
     stepping = {}
-    with app.app_context(), session_factory(app)() as session:
+    with app.app_context(), database(app).open(WRITE) as session:
         machine = Machine(name="press")
         session.add(machine)
         session.flush()
@@ -571,7 +538,7 @@ def _fill(
             first = CREATED.replace(hour=0, minute=0) + timedelta(minutes=minute)
             step = timedelta(hours=1) if is_hourly else timedelta(days=1)
             stepping[schedule.id] = (first, step)
-    app.extensions["pytm4srv.db"].kw["bind"].dispose()
+    database(app).engine.dispose()
     return stepping
 
 
@@ -633,7 +600,7 @@ def test_concurrent_runs_create_each_hold_exactly_once(tmp_path):
         assert sum(_created(out) for _, out in outcomes) == total
 
         app = create_app({"DATABASE_URL": url})
-        with session_factory(app)() as session:
+        with database(app).open(WRITE) as session:
             got = _holds_by_schedule(session)
             assert sum(len(starts) for starts in got.values()) == total
             assert got == {sid: fires for sid, fires in expected.items() if fires}
@@ -642,9 +609,9 @@ def test_concurrent_runs_create_each_hold_exactly_once(tmp_path):
         # (No transaction of this process may stay open: on SQLite it would block the writers.)
         again = _run_at_once(url, 2)
         assert [(code, _created(out)) for code, out in again] == [(0, 0)] * 2
-        with session_factory(app)() as session:
+        with database(app).open(WRITE) as session:
             assert session.scalar(select(func.count()).select_from(MachineHold)) == total
-        app.extensions["pytm4srv.db"].kw["bind"].dispose()
+        database(app).engine.dispose()
 
 
 def _forbid_cursor_moving_back(url: str) -> None:
@@ -704,7 +671,7 @@ def test_overlapping_runs_with_different_nows(tmp_path):
         assert [code for code, _ in outcomes] == [0] * len(runs), outcomes
 
         app = create_app({"DATABASE_URL": url})
-        with session_factory(app)() as session:
+        with database(app).open(WRITE) as session:
             got = _holds_by_schedule(session)
             assert sum(_created(out) for _, out in outcomes) == sum(map(len, got.values()))
             assert set(got) == set(stepping)
@@ -723,6 +690,6 @@ def test_overlapping_runs_with_different_nows(tmp_path):
         final = _run_together(url, [(latest, 0.0)])
         assert [(code, _created(out)) for code, out in final] == [(0, 0)], final
         assert "schedules=0 " in final[0][1]
-        with session_factory(app)() as session:
+        with database(app).open(WRITE) as session:
             assert _holds_by_schedule(session) == got
-        app.extensions["pytm4srv.db"].kw["bind"].dispose()
+        database(app).engine.dispose()

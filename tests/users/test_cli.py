@@ -1,11 +1,11 @@
-"""``flask users ...`` and ``flask machines ...``: what an admin does first."""
+"""``flask users ...``: what an admin does first."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from pytm4srv.auth import hash_token
-from pytm4srv.models import Machine, MachineHold, User
+from pytm4srv.models import MachineHold, User
+from pytm4srv.users.tokens import hash_token
 
 
 def last_line(output: str) -> str:
@@ -73,17 +73,3 @@ def test_unknown_user_is_a_clean_error(runner):
     result = runner.invoke(args=["users", "delete", "nobody"])
     assert result.exit_code != 0
     assert "no user named 'nobody'" in result.output
-
-
-def test_machines_create_prints_the_id_last(runner, session):
-    result = runner.invoke(args=["machines", "create", "CNC mill 3"])
-    assert result.exit_code == 0
-    machine = session.get(Machine, int(last_line(result.output)))
-    assert machine.name == "CNC mill 3"
-    listed = runner.invoke(args=["machines", "list"]).output
-    assert f"{machine.id}\tCNC mill 3" in listed
-
-
-def test_machines_create_rejects_empty_name(runner, session):
-    assert runner.invoke(args=["machines", "create", " "]).exit_code != 0
-    assert session.scalars(select(Machine)).all() == []

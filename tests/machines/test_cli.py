@@ -1,0 +1,25 @@
+"""``flask machines ...``: create and list machines."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pytm4srv.models import Machine
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+def test_machines_create_prints_the_id_last(runner, session):
+    result = runner.invoke(args=["machines", "create", "CNC mill 3"])
+    assert result.exit_code == 0
+    machine = session.get(Machine, int(last_line(result.output)))
+    assert machine.name == "CNC mill 3"
+    listed = runner.invoke(args=["machines", "list"]).output
+    assert f"{machine.id}\tCNC mill 3" in listed
+
+
+def test_machines_create_rejects_empty_name(runner, session):
+    assert runner.invoke(args=["machines", "create", " "]).exit_code != 0
+    assert session.scalars(select(Machine)).all() == []
