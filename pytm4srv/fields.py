@@ -1,4 +1,4 @@
-"""marshmallow fields for the wire formats of CONTRACT section 5."""
+"""marshmallow fields for the wire formats (docs/API.md, Wire formats)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tokens and roles (CONTRACT section 3): who may call what."""
+"""Tokens and roles (docs/API.md, Roles): who may call what."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The materializer (CONTRACT section 8): ``flask holds materialize`` and ``materialize()``.
+"""The materializer, ``flask holds materialize`` and ``materialize()`` (docs/MATERIALIZER.md).
 
 Expected fire instants are written out by hand (or, in the multi-process tests, by stepping a
 plain datetime), never taken from the recurrence engine.

@@ -1,4 +1,4 @@
-"""The schedule endpoints and previewSchedule (CONTRACT sections 5–7)."""
+"""Schedule endpoints and previewSchedule (docs/API.md, Endpoints; docs/RECURRENCE.md, Rules)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ JAN_2027 = unix(2027, 1, 1)
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        # The CONTRACT's examples, UTC, 08:00.
+        # The examples of docs/RECURRENCE.md, Rules: UTC, 08:00.
         ({"frequency": "M", "indices": [1, 14]}, [(2027, 1, 1), (2027, 1, 14), (2027, 2, 1)]),
         ({"frequency": "M", "indices": [-2]}, [(2027, 1, 30), (2027, 2, 27), (2027, 3, 30)]),
         (
