@@ -32,6 +32,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     from pytm4srv import api, auth, db, errors
+    from pytm4srv.feed import cli as feed_cli
+    from pytm4srv.feed.views import feed_blp, me_blp
     from pytm4srv.holds import cli as holds_cli
     from pytm4srv.holds.views import blp as holds_blp
     from pytm4srv.machines import cli as machines_cli
@@ -44,6 +46,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
-    for commands in (users_cli, machines_cli, holds_cli):
+    rest.register_blueprint(me_blp)
+    rest.register_blueprint(feed_blp)
+    for commands in (users_cli, machines_cli, holds_cli, feed_cli):
         commands.init_app(app)
     return app

@@ -97,7 +97,8 @@ class ErrorResponses(BasePlugin):
         self, path: str | None = None, operations: Any = None, **kwargs: Any
     ) -> None:
         for operation in (operations or {}).values():
-            statuses = [401, 414, 503]
+            # An operation that needs no token (``security: []``) cannot answer 401.
+            statuses = [414, 503] if operation.get("security") == [] else [401, 414, 503]
             if "requestBody" in operation:
                 statuses += [400, 413]
             if "{" in (path or ""):

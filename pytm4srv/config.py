@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_URL_LENGTH": 4096,
     # Largest `limit` of the hold list; a request without `limit` gets at most this many.
     "MAX_PAGE_SIZE": 1000,
+    # The address clients reach the service at (behind a proxy), for the feed URLs it hands out;
+    # None: the address of the request.
+    "PUBLIC_URL": None,
     # Materializer defaults, in minutes.
     "MATERIALIZE_HORIZON": 7 * 24 * 60,
     "MATERIALIZE_CATCH_UP": 24 * 60,

@@ -55,24 +55,39 @@ def test_every_api_route_is_documented_with_its_methods(app, spec):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served == documented
-    assert len(documented) == 12
+    assert len(documented) == 15
 
 
-def test_bearer_scheme_applies_to_every_operation(spec):
+#: The operations that need no token (their own ``security: []``).
+PUBLIC_OPERATIONS = {("get", "/api/feed/{secret}.ics")}
+
+
+def test_bearer_scheme_applies_to_every_operation_but_the_public_ones(spec):
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
         "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     assert spec["security"] == [{"bearerAuth": []}]
-    assert all("security" not in operation for _, _, operation in operations(spec))
+    public = {
+        (method, path)
+        for path, method, operation in operations(spec)
+        if operation.get("security") == []
+    }
+    assert public == PUBLIC_OPERATIONS
+    assert all(
+        "security" not in operation
+        for path, method, operation in operations(spec)
+        if (method, path) not in public
+    )
 
 
 def test_every_operation_lists_its_error_answers(spec):
     for path, method, operation in operations(spec):
         codes = set(operation["responses"])
         assert "default" not in codes
-        assert {"401", "414", "503"} <= codes, (method, path)
+        assert {"414", "503"} <= codes, (method, path)
+        assert ("401" in codes) == ((method, path) not in PUBLIC_OPERATIONS), (method, path)
         has_body = "requestBody" in operation
         assert ({"400", "413"} <= codes) == has_body, (method, path)
         if "{" in path or path.endswith("previewSchedule"):

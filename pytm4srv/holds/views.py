@@ -17,6 +17,7 @@ from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.fields import to_unix
+from pytm4srv.holds import revisions
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
@@ -78,9 +79,10 @@ class Holds(MethodView):
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a hold for the caller."""
-        data.setdefault("start", datetime.now(UTC))
+        now = datetime.now(UTC)
+        data.setdefault("start", now)
         _validate(check_end_after_start, data)
-        hold = MachineHold(user_id=current_user().id, **data)
+        hold = MachineHold(user_id=current_user().id, modified=now, **data)
         session = db.session()
         session.add(hold)
         session.commit()
@@ -104,6 +106,7 @@ class HoldById(MethodView):
         _validate(check_end_after_start, {"start": hold.start, "end": hold.end} | data)
         for name, value in data.items():
             setattr(hold, name, value)
+        hold.modified = revisions.touch(hold.modified, datetime.now(UTC))
         db.session().commit()
         return hold
 
@@ -113,7 +116,9 @@ class HoldById(MethodView):
     def delete(self, hold_id: int) -> None:
         """Delete a hold (admins and planners)."""
         session = db.session()
-        session.delete(get_hold(hold_id))
+        hold = get_hold(hold_id)
+        session.delete(hold)
+        revisions.mark_deletion(session, "hold", hold, datetime.now(UTC))
         session.commit()
 
 
@@ -153,7 +158,7 @@ class Schedules(MethodView):
         """Create a schedule (admins and planners)."""
         now = datetime.now(UTC)
         data.setdefault("anchor", now)
-        schedule = MachineHoldSchedule(created=now, **data)
+        schedule = MachineHoldSchedule(created=now, modified=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
         session = db.session()
         session.add(schedule)
@@ -178,6 +183,7 @@ class ScheduleById(MethodView):
         schedule = get_schedule(schedule_id)
         for name, value in data.items():
             setattr(schedule, name, value)
+        schedule.modified = revisions.touch(schedule.modified, datetime.now(UTC))
         refresh_next_fire(schedule, current_app.config["ZONE"])
         db.session().commit()
         return schedule
@@ -188,7 +194,9 @@ class ScheduleById(MethodView):
     def delete(self, schedule_id: int) -> None:
         """Delete a schedule; the holds it created stay."""
         session = db.session()
-        session.delete(get_schedule(schedule_id))
+        schedule = get_schedule(schedule_id)
+        session.delete(schedule)
+        revisions.mark_deletion(session, "schedule", schedule, datetime.now(UTC))
         session.commit()
 
 
