@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from pytm4srv import recurrence
@@ -143,26 +143,46 @@ def feed_events(
 def validators(
     session: Session, machines: Sequence[int], window: Window, zone: tzinfo
 ) -> tuple[str, datetime]:
-    """The feed's ETag and Last-Modified, without building it."""
-    hold = MachineHold
-    holds = session.execute(
-        select(func.count(), func.coalesce(func.sum(hold.id), 0), func.max(hold.modified)).where(
-            _holds_in(window, machines)
-        )
-    ).one()
-    schedule = MachineHoldSchedule
-    columns = select(schedule.id, schedule.modified, schedule.last_fire).order_by(schedule.id)
-    schedules = session.execute(_of_machines(columns, schedule.machine_id, machines)).all()
-    names = session.execute(select(Machine.id, Machine.name).order_by(Machine.id)).all()
-    state = repr((window.start, sorted(machines), zone_name(zone), tuple(holds), schedules, names))
-    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    """The feed's ETag and Last-Modified, without building it: one query of aggregates.
 
-    latest = [
-        session.scalar(_of_machines(select(func.max(hold.modified)), hold.machine_id, machines)),
-        session.scalar(
-            _of_machines(select(func.max(schedule.modified)), schedule.machine_id, machines)
+    ETag: the count, ids and newest change of the holds shown, and the id, change and cursor of
+    every schedule and the name of every machine shown, with the window and the zone.
+    Last-Modified: the newest change to any hold or schedule of the machines shown, or deletion.
+    """
+    hold, schedule = MachineHold, MachineHoldSchedule
+    shown_holds = select(hold.id, hold.modified).where(_holds_in(window, machines)).subquery()
+    parts = {
+        "holds": select(func.count()).select_from(shown_holds),
+        "hold_ids": select(func.sum(shown_holds.c.id)),
+        "hold_change": select(func.max(shown_holds.c.modified)),
+        "schedules": _joined(
+            _of_machines(
+                select(schedule.id, schedule.modified, schedule.last_fire),
+                schedule.machine_id,
+                machines,
+            )
         ),
-        session.scalar(select(func.max(DeletionMark.at))),
-    ]
-    known = [instant for instant in latest if instant is not None]
+        "machines": _joined(_of_machines(select(Machine.id, Machine.name), Machine.id, machines)),
+        "latest_hold": _of_machines(select(func.max(hold.modified)), hold.machine_id, machines),
+        "latest_schedule": _of_machines(
+            select(func.max(schedule.modified)), schedule.machine_id, machines
+        ),
+        "latest_deletion": select(func.max(DeletionMark.at)),
+    }
+    row = session.execute(
+        select(*(part.scalar_subquery().label(name) for name, part in parts.items()))
+    ).one()
+    state = repr((window.start, sorted(machines), zone_name(zone), tuple(row[:5])))
+    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    known = [instant for instant in row[5:] if instant is not None]
     return etag, max(known, default=window.start)
+
+
+def _joined(rows: Any) -> Any:
+    """The rows of ``rows`` (id first) as one string, in id order: "id:value:...,..."."""
+    ordered = rows.order_by(rows.selected_columns[0]).subquery()
+    texts = [func.coalesce(cast(column, String), "-") for column in ordered.c]
+    joined: Any = texts[0]
+    for text in texts[1:]:
+        joined = joined + ":" + text
+    return select(func.aggregate_strings(joined, ","))

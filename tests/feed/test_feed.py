@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -265,3 +269,64 @@ def test_a_moved_window_gives_a_new_etag(client, feed_path, monkeypatch):
     later = NOW + timedelta(hours=1)
     monkeypatch.setattr("pytm4srv.feed.views.now", lambda: later)
     assert client.get(feed_path, headers={"If-None-Match": first}).status_code == 200
+
+
+# -- a second parser: ical.js, as web and Node calendar clients read it ----------------------
+
+ICAL_JS = "ical.js@2.2.1"
+
+
+@pytest.fixture(scope="session")
+def icaljs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ical.js installed with npm into a folder of the test session's."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js and npm are needed to read the feed with ical.js")
+    folder = tmp_path_factory.mktemp("icaljs")
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), ICAL_JS],
+        check=True,
+        timeout=300,
+    )
+    return folder
+
+
+def read_with_icaljs(icaljs: Path, body: bytes, tmp_path: Path) -> dict[str, Any]:
+    feed = tmp_path / "feed.ics"
+    feed.write_bytes(body)
+    script = Path(__file__).with_name("read_with_icaljs.mjs")
+    result = subprocess.run(
+        ["node", str(script), str(icaljs), str(feed)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_ical_js_reads_the_same_events_as_icalendar(
+    icaljs, tmp_path, client, session, machine, make_schedule, feed_path
+):
+    make_hold(session, machine, NOW, NOW + timedelta(minutes=45), notes="ü, commas, ; and \\")
+    make_hold(session, machine, NOW - timedelta(days=40), None)
+    make_schedule(machine, created=NOW - timedelta(hours=1), duration=timedelta(hours=2))
+    response = client.get(feed_path)
+    theirs = read_with_icaljs(icaljs, response.get_data(), tmp_path)
+    ours = events_of(response)
+
+    assert theirs["name"] == theirs["wrName"] == "Machine holds (pytm4srv)"
+    assert theirs["refresh"] == "PT1H"
+    assert [event["uid"] for event in theirs["events"]] == list(ours)
+    for event in theirs["events"]:
+        mine = ours[event["uid"]]
+        assert event["startIsUtc"]
+        assert event["start"] == int(mine.DTSTART.timestamp() * 1000)
+        assert event["end"] == int(mine.DTEND.timestamp() * 1000)
+        assert event["status"] == str(mine["STATUS"])
+        assert event["sequence"] == int(mine["SEQUENCE"])
+        assert event["summary"] == str(mine["SUMMARY"])
+        assert event["description"] == str(mine["DESCRIPTION"])
+    statuses = {event["status"] for event in theirs["events"]}
+    assert statuses == {"CONFIRMED", "TENTATIVE"}
+    assert any("ü, commas, ; and \\" in event["description"] for event in theirs["events"])
