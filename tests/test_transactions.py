@@ -110,6 +110,7 @@ def test_every_api_write_runs_under_the_write_lock(real_app: tuple[Flask, Tracke
         ("put", SCHEDULES, schedule | {"time_of_day": "08:00"}, 201),
         ("patch", f"{SCHEDULES}1", {"time_of_day": "09:00"}, 200),
         ("delete", f"{SCHEDULES}1", None, 204),
+        ("post", "/api/me/feed", None, 201),
     ]
     for method, path, body, status in steps:
         tracker.clear()
@@ -156,8 +157,13 @@ def test_reads_run_in_read_transactions(real_app: tuple[Flask, Tracker]) -> None
     machine_of(app, "mill")
     client = app.test_client()
     preview = {"frequency": "D", "time_of_day": "08:00"}
+    feed = app.test_cli_runner().invoke(
+        args=["feed", "new-url", "dee", "--base-url", "http://localhost"]
+    )
+    feed_path = feed.output.strip().splitlines()[-1].removeprefix("http://localhost")
     tracker.clear()
-    for path in ("/api/machines/", HOLDS, SCHEDULES, f"{HOLDS}99"):
+    assert client.get(feed_path).status_code == 200
+    for path in ("/api/machines/", HOLDS, SCHEDULES, f"{HOLDS}99", "/api/me"):
         assert client.get(path, headers=headers).status_code in (200, 404)
     response = client.post(f"{SCHEDULES}previewSchedule", json=preview, headers=headers)
     assert response.status_code == 200
@@ -174,7 +180,7 @@ def test_every_view_declares_its_transaction(app: Flask) -> None:
     undeclared = []
     for endpoint, view in app.view_functions.items():
         view_class = getattr(view, "view_class", None)
-        if view_class is None or not endpoint.startswith(("holds.", "machines.")):
+        if view_class is None or not endpoint.startswith(("holds.", "machines.", "me.", "feed.")):
             continue
         for method in view_class.methods:
             function = getattr(view_class, method.lower())
