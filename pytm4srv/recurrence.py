@@ -65,7 +65,7 @@ _MONTH_LENGTHS = (
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """The recurrence fields of a schedule (CONTRACT.md sections 5 and 7)."""
+    """The recurrence fields of a schedule (docs/RECURRENCE.md, Rules)."""
 
     frequency: str  # one of FREQUENCIES
     time_of_day: time  # naive time, seconds allowed, microsecond 0
