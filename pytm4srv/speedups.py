@@ -1,39 +1,49 @@
 """Shortcuts past a library's public API, taken for speed: all of them are here.
 
-There is one: dumping with marshmallow.
+There is one: dumping with marshmallow (``PlannedDumpSchema``, the base of every schema of the
+service through ``pytm4srv.schemas.StrictSchema``).
 
 **What it bypasses.** marshmallow dumps an object by calling, for every field, ``Field.serialize``,
 which asks ``Field.get_value``, which asks ``Schema.get_attribute``, which calls
 ``marshmallow.utils.get_value``, which tries ``obj[name]`` and then ``getattr(obj, name)``; then it
 checks for a missing value and a dump default, and only then calls the field's own formatting,
-``Field._serialize``. ``PlannedDumpSchema`` works out once per schema whether that machinery can
-change the answer, and when it cannot, reads the values itself (``obj[name]`` for a mapping, such
-as a database row; ``getattr(obj, name)`` for a plain object, such as a model) and calls each
-field's ``_serialize`` directly. It reads marshmallow's private names ``Field._CHECK_ATTRIBUTE``
-and ``Field._serialize`` and overrides ``Schema._serialize``.
+``Field._serialize``, and stores the result in a new dict. The plan works out once per schema
+whether that machinery can change the answer; when it cannot, it reads all the values of an
+object in one step (``obj[name]`` for a mapping, such as a database row; ``getattr(obj, name)``
+for a plain object, such as a model) and builds the dict in one expression, generated for the
+schema, that calls each field's ``_serialize``, except for values that this formatting would give
+back as they are: ``None``, and a ``str`` for ``String``, an ``int`` for ``Integer``, a ``float``
+for ``Float`` (without ``as_string``). It overrides ``Schema._serialize`` and relies on
+marshmallow's private names ``Field._CHECK_ATTRIBUTE``, ``Field._serialize``,
+``Number._format_num`` and ``Number.num_type``.
 
 **When it steps aside.** The plan is off for the whole schema if one of its fields could read or
 default a value its own way: a dump default, ``_CHECK_ATTRIBUTE`` false (``Method``,
 ``Function``, ``Constant``), an overridden ``serialize`` or ``get_value``, a dotted
-``attribute``; or if the schema has its own ``get_attribute`` or ``dict_class``. Per object, a
-value that is absent (a missing key or attribute) or that is something other than a mapping or a
-plain object (a tuple row, anything with ``__getitem__`` that is not a mapping) goes marshmallow's
-own way; a value that is marshmallow's ``missing`` is left out, as marshmallow does.
-``pre_dump``/``post_dump`` hooks and validation are untouched: only ``_serialize`` is replaced.
+``attribute``; or if the schema has its own ``get_attribute`` or ``dict_class``. A field class
+that replaces ``_serialize`` or ``_format_num`` has every value formatted. Per object, a value
+that is absent (a missing key or attribute) or an object that is neither a mapping nor a plain
+object (a tuple row, anything with ``__getitem__`` that is not a mapping) goes marshmallow's own
+way; a value that is marshmallow's ``missing`` is left out, as marshmallow does. ``pre_dump`` and
+``post_dump`` hooks are untouched: only ``_serialize`` is replaced. One difference of order: all
+values are read before any is formatted, so an object with both a property that raises (other
+than a missing attribute) and a value its field cannot format raises the property's error.
 
-**Why.** The lookup machinery costs about three times the formatting itself. Measured on a page
-of 100 holds (as mappings), in one process, side by side: marshmallow's own dump 0.73 ms, the plan
-0.17 ms (on a quiet machine; under load both grow, the ratio stays about 3 to 4). Without it, the
-hold list is well above three times its floor over gunicorn (docs/PERFORMANCE.md).
+**Why.** Measured on a page of 100 holds (as database rows), in one process, side by side:
+marshmallow's own dump takes about 6 times as long as the plan (0.73 ms on a quiet machine), a
+loop over the fields calling each one's ``_serialize`` about twice as long. Without it, the hold
+list is well above three times its floor over gunicorn (docs/PERFORMANCE.md).
 
 **Tested with** marshmallow 4.4.0; ``pyproject.toml`` pins ``marshmallow>=4.4,<4.5``, since the
 private names above may change in any minor release.
 
 **Guard.** ``tests/test_speedups.py``: hypothesis tests that the plan answers exactly as
-marshmallow's own ``Schema.dump`` does (same keys, same order, same values and types) for the hold
-and schedule schemas and for schemas of random fields, as dicts, database rows and objects, with
-missing values; tests that each case above turns the plan off; and a test that the private names
-still exist with the meaning relied on.
+marshmallow's own ``Schema.dump`` of a plain schema with the same fields does (same keys in the
+same order, same values of the same types, or the same error) for the hold and schedule schemas
+and for schemas of random fields, as dicts, other mappings, database rows, models and plain
+objects, with absent and ``missing`` values and values of other types than the field's; tests that
+each case above turns the plan off or has the field called; and a test that the private names
+still exist and mean what is relied on.
 """
 
 from __future__ import annotations
