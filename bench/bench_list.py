@@ -303,10 +303,60 @@ def parts(big: str, path: str, statement: str, parameters: Any) -> dict[str, Any
     return {
         "api 1M, limit=0": fixed,
         "api 1M, lean_app": lambda: lean.get(path, headers=headers),
+        **without_parts(big, path, headers),
         "part: ORM query+load": orm_load,
         "part: HoldSchema dump": lambda: schema.dump(holds),
         "what-if: Core+dicts": core_dicts,
     }
+
+
+#: What-if kinds that are the list request less one of its parts (``without_parts``).
+WITHOUT = "api 1M without "
+
+
+def without_parts(big: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The list request on apps each doing without one part of the work (or with the library's
+    own way instead of a shortcut), to tell what each part costs: only for measuring."""
+    import marshmallow as ma
+    from flask import g
+    from flask.json.provider import DefaultJSONProvider
+
+    from pytm4srv import api, auth, create_app
+    from pytm4srv.speedups import PlannedDumpSchema
+
+    def app_without(part: str) -> Any:
+        app = create_app({"DATABASE_URL": big})
+        before, after = app.before_request_funcs[None], app.after_request_funcs[None]
+        if part == "the token lookup":
+
+            def known_caller() -> None:  # as if the token were known: no query
+                g.user = auth.Caller(1, auth.Role.ADMIN)
+
+            before[before.index(auth.authenticate)] = known_caller
+        elif part == "the URL length check":
+            before.remove(api._limit_url_length)
+        elif part == "no-store":
+            after.remove(auth._no_store)
+        elif part == "orjson (Flask's JSON)":
+            app.json = DefaultJSONProvider(app)
+        return app.test_client()
+
+    kinds = {}
+    for part in ("the token lookup", "the URL length check", "no-store", "orjson (Flask's JSON)"):
+        client = app_without(part)
+        kinds[WITHOUT + part] = lambda client=client: client.get(path, headers=headers)
+    planned = app_without("nothing").get  # the dump plan off, marshmallow's own dump instead
+
+    def marshmallows_dump() -> Any:
+        shortcut = PlannedDumpSchema._serialize
+        PlannedDumpSchema._serialize = ma.Schema._serialize
+        try:
+            return planned(path, headers=headers)
+        finally:
+            PlannedDumpSchema._serialize = shortcut
+
+    kinds[WITHOUT + "the dump plan"] = marshmallows_dump
+    return kinds
 
 
 def measure(kinds: dict[str, Any], rounds: int, per_round: int, floor_target: bool) -> None:
@@ -372,6 +422,14 @@ def measure(kinds: dict[str, Any], rounds: int, per_round: int, floor_target: bo
         print(f"  api 1M / baseline    {fmt(paired(big, before))}")
     if "api 1M, lean_app" in samples:
         print(f"  what-if lean_app / floor  {fmt(paired(by_round('api 1M, lean_app'), floors))}")
+    parts = [name for name in samples if name.startswith(WITHOUT)]
+    if parts:
+        print(
+            "what each part costs: the request without it / the whole request"
+            " (below 1: the part costs; above 1: the shortcut saves)"
+        )
+        for name in parts:
+            print(f"  {name.removeprefix(WITHOUT):<24} {fmt(paired(by_round(name), big))}")
 
 
 def paired(numerators: list[float], denominators: list[float]) -> tuple[float, float, float]:
