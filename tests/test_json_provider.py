@@ -32,8 +32,7 @@ def provider() -> JSONProvider:
 
 
 def apps() -> tuple[Flask, Flask]:
-    """An app with the service's provider and one with Flask's own, each with a view that
-    answers the value it is given (by ``jsonify``) and one that returns it (dicts and lists)."""
+    """An app with the service's provider and one with Flask's own."""
     made = []
     for provider_class in (JSONProvider, DefaultJSONProvider):
         app = Flask(__name__)
