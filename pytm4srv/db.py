@@ -28,7 +28,11 @@ class UTCDateTime(TypeDecorator[datetime]):
     """An instant: timezone-aware UTC in Python, ``timestamptz`` on PostgreSQL.
 
     SQLite has no zone-aware type, so instants are stored there as naive UTC and given their zone
-    back on the way out. A naive datetime never gets in.
+    back on the way out. PostgreSQL answers in the session's time zone, which is UTC
+    (``_utc_sessions``): values then come back in ``datetime.UTC`` and pass as they are. In any
+    other zone they are converted, to the same instants but slower (reading a page of 101 holds
+    took 1.4 to 1.6 times as long in zone ``Etc/UTC``, measured side by side). A naive datetime
+    never gets in.
     """
 
     impl = DateTime(timezone=True)
@@ -44,13 +48,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return _as_utc(value)
-
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        if dialect.name != "postgresql" or self.impl_instance.result_processor(dialect, coltype):
-            return super().result_processor(dialect, coltype)
-        # PostgreSQL sessions run in UTC (make_engine), so the driver's values are UTC already;
-        # only check. A page of 100 holds reads 0.1 ms faster than through the general path.
-        return _as_utc
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -80,7 +77,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _utc_sessions(engine: Engine) -> None:
-    # timestamptz values come back in the session's time zone: in UTC, they need no conversion.
+    # timestamptz values come back in the session's time zone: in UTC, they need no conversion
+    # (UTCDateTime). Whatever the server's or the client's default, each connection is set to UTC.
     @event.listens_for(engine, "connect")
     def _set_utc(dbapi_connection: Any, connection_record: Any) -> None:
         autocommit = dbapi_connection.autocommit
