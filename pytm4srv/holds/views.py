@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -219,8 +219,13 @@ def _validate(rule: Any, data: dict[str, Any]) -> None:
 
 
 def _next_page_link(offset: int, limit: int) -> str:
-    """RFC 8288 link to the next page, for a list cut short by the page size."""
+    """RFC 8288 link to the next page, for a list cut short by the page size.
+
+    A relative reference (path and query): nothing in it comes from the request's ``Host``
+    header, so a forged one cannot send clients elsewhere.
+    """
     args = request.args.copy()
     args["offset"] = str(offset)
     args["limit"] = str(limit)
-    return f'<{request.base_url}?{urlencode(list(args.items(multi=True)))}>; rel="next"'
+    path = quote(request.script_root + request.path)
+    return f'<{path}?{urlencode(list(args.items(multi=True)))}>; rel="next"'
