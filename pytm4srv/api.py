@@ -23,6 +23,7 @@ from flask import Flask, Request, current_app, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
@@ -45,11 +46,25 @@ class StrictParser(FlaskParser):
         try:
             return super()._raw_load_json(req)
         except json.JSONDecodeError:
-            raise  # webargs answers it
+            raise  # webargs answers it: _handle_invalid_json_error
         except (RecursionError, ValueError):
             # Nesting too deep for the parser, or an integer literal longer than Python
             # converts (4300 digits): errors webargs does not expect, so they would be 500s.
             abort(400, message="The request body is not JSON that this service can read.")
+
+    def _handle_invalid_json_error(
+        self,
+        error: json.JSONDecodeError | UnicodeDecodeError,
+        req: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if isinstance(error, json.JSONDecodeError):
+            where = f"line {error.lineno}, column {error.colno}"
+            message = f"The request body is not valid JSON: {error.msg} at {where}."
+        else:
+            message = "The request body is not valid UTF-8."
+        abort(400, message=message, messages={"json": [message]})
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
         _reject_repeated(req.args, schema)
@@ -119,6 +134,29 @@ def _document_custom_fields(
     return properties
 
 
+def _read_body() -> None:
+    """Read the whole body before the request does anything else.
+
+    So a client that sends its body slowly holds no database transaction meanwhile (on SQLite,
+    none holding the write lock), and a body over ``MAX_CONTENT_LENGTH`` answers 413 however it
+    is sent: werkzeug cuts a chunked body at the limit without saying so, so one byte more
+    means it was too large.
+    """
+    if request.content_length is None and "chunked" not in request.headers.get(
+        "Transfer-Encoding", ""
+    ):
+        return
+    cap = request.max_content_length
+    too_large = f"The request body is larger than {cap} bytes."
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        abort(413, message=too_large)
+    if cap is not None and request.content_length is None and len(data) >= cap:
+        if request.environ["wsgi.input"].read(1):
+            abort(413, message=too_large)
+
+
 def _limit_url_length() -> None:
     cap = current_app.config["MAX_URL_LENGTH"]
     environ = request.environ
@@ -170,6 +208,7 @@ def init_app(app: Flask) -> Api:
     app.url_map.converters["int"] = DecimalIntegerConverter
     _serve_swagger_ui(app)
     app.before_request(_limit_url_length)
+    app.before_request(_read_body)
 
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec_kwargs = {

@@ -7,9 +7,12 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+
+UNKNOWN_PATH = "No such path; the endpoints are listed at /api/docs."
 
 
 def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -28,7 +31,9 @@ def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, 
     if code == 500:
         # Never leak the exception's text to the client.
         payload["message"] = InternalServerError.description
-
+    elif payload["message"] == NotFound.description:
+        # werkzeug's text speaks of URLs entered by hand; a path no route matches gets ours.
+        payload["message"] = UNKNOWN_PATH
     return payload, code, headers
 
 
