@@ -12,7 +12,7 @@ from flask_smorest import abort
 from marshmallow import ValidationError
 from sqlalchemy import RowMapping, select
 
-from pytm4srv import db
+from pytm4srv import db, idempotency
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
@@ -74,6 +74,7 @@ class Holds(MethodView):
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
 
     @writes
+    @idempotency.idempotent
     @blp.arguments(HoldSchema())
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
@@ -81,9 +82,8 @@ class Holds(MethodView):
         data.setdefault("start", datetime.now(UTC))
         _validate(check_end_after_start, data)
         hold = MachineHold(user_id=current_user().id, **data)
-        session = db.session()
-        session.add(hold)
-        session.commit()
+        db.session().add(hold)
+        idempotency.commit(hold, HoldSchema())
         return hold
 
 
@@ -147,6 +147,7 @@ class Schedules(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
+    @idempotency.idempotent
     @blp.arguments(ScheduleSchema())
     @blp.response(201, ScheduleSchema)
     def put(self, data: dict[str, Any]) -> Any:
@@ -155,9 +156,8 @@ class Schedules(MethodView):
         data.setdefault("anchor", now)
         schedule = MachineHoldSchedule(created=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
-        session = db.session()
-        session.add(schedule)
-        session.commit()
+        db.session().add(schedule)
+        idempotency.commit(schedule, ScheduleSchema())
         return schedule
 
 
