@@ -135,6 +135,10 @@ class Api(flask_smorest.Api):
     def handle_http_exception(self, error: Any) -> Any:
         return error_payload(error)
 
+    def _register_pagination_header(self) -> None:
+        """No pagination header or its PaginationMetadata schema: the hold list pages with a
+        Link header (documented on it), not flask-smorest's pagination."""
+
 
 def _response(status: int) -> str:
     """The name of flask-smorest's response component for ``status`` (an error envelope)."""

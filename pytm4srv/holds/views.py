@@ -27,6 +27,11 @@ from pytm4srv.holds.schedules import (
     refresh_next_fire,
 )
 from pytm4srv.holds.schemas import (
+    HOLD_EXAMPLE,
+    HOLD_PATCH_EXAMPLE,
+    PREVIEW_EXAMPLE,
+    SCHEDULE_EXAMPLE,
+    SCHEDULE_PATCH_EXAMPLE,
     HoldQuerySchema,
     HoldSchema,
     PreviewQuerySchema,
@@ -75,7 +80,7 @@ class Holds(MethodView):
 
     @writes
     @idempotency.idempotent
-    @blp.arguments(HoldSchema())
+    @blp.arguments(HoldSchema(), example=HOLD_EXAMPLE)
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a hold for the caller."""
@@ -96,7 +101,7 @@ class HoldById(MethodView):
         return read_hold(hold_id)
 
     @writes
-    @blp.arguments(HoldSchema(partial=True))
+    @blp.arguments(HoldSchema(partial=True), example=HOLD_PATCH_EXAMPLE)
     @blp.response(200, HoldSchema)
     def patch(self, data: dict[str, Any], hold_id: int) -> Any:
         """Change the fields sent of a hold."""
@@ -148,7 +153,7 @@ class Schedules(MethodView):
     @writes
     @roles_required(*PLANNING_ROLES)
     @idempotency.idempotent
-    @blp.arguments(ScheduleSchema())
+    @blp.arguments(ScheduleSchema(), example=SCHEDULE_EXAMPLE)
     @blp.response(201, ScheduleSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a schedule (admins and planners)."""
@@ -171,7 +176,7 @@ class ScheduleById(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema(partial=True))
+    @blp.arguments(ScheduleSchema(partial=True), example=SCHEDULE_PATCH_EXAMPLE)
     @blp.response(200, ScheduleSchema)
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; a new pattern applies after its cursor."""
@@ -196,7 +201,7 @@ class ScheduleById(MethodView):
 class PreviewSchedule(MethodView):
     @reads
     @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
-    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
+    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False, example=PREVIEW_EXAMPLE)
     @blp.response(200)
     @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
     @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
