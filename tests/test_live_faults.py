@@ -198,6 +198,67 @@ def test_a_frozen_database_gives_503_in_time_writes_nothing_and_service_resumes(
             assert_clean_log(live.log)
 
 
+@pytest.mark.skipif(NO_THROWAWAY is not None, reason=f"no throwaway PostgreSQL: {NO_THROWAWAY}")
+def test_a_freeze_under_load_loses_and_doubles_nothing_when_clients_retry_with_their_keys(
+    tmp_path,
+):
+    """Clients creating holds, each request with a key of its own, while the server freezes.
+    Every answer is a 201 or a timely 503. A request caught in its COMMIT may have been
+    written although its client got the 503: retried with its key, it answers that hold; so in
+    the end every request has exactly one hold, and no hold lacks its request."""
+    with throwaway_postgres() as server:
+        command.upgrade(alembic_config(server.url), "head")
+        token = seed(server.url)
+        with gunicorn(server.url, tmp_path / "gunicorn.log", DB_TIMEOUT="2") as live:
+            stop = threading.Event()
+            sent: list[tuple[str, Answer]] = []
+
+            def create(key: str) -> Answer:
+                body = {"machine_id": 1, "reason": key}
+                headers = {"Idempotency-Key": key}
+                return call(live.base, "PUT", HOLDS, token, body, headers, timeout=20)
+
+            def client(n: int) -> None:
+                for i in range(10_000):
+                    if stop.is_set():
+                        return
+                    key = f"client-{n}-{i}"
+                    sent.append((key, create(key)))
+
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            try:
+                time.sleep(1.0)
+                server.freeze()
+                time.sleep(3.5)
+            finally:
+                server.thaw()
+                time.sleep(1.0)
+                stop.set()
+                for thread in threads:
+                    thread.join(timeout=30)
+
+            statuses = [answer.status for _, answer in sent]
+            assert set(statuses) <= {201, 503}, statuses
+            assert statuses.count(503) >= 4  # every client felt the freeze
+            for _, answer in sent:
+                if answer.status == 503:
+                    assert_timely_503(answer, timeout=2.0)
+            final = {}
+            for key, answer in sent:
+                for _ in range(3):
+                    if answer.status == 201:
+                        break
+                    answer = create(key)
+                assert answer.status == 201, answer.body
+                final[key] = answer.body
+            assert all(hold["reason"] == key for key, hold in final.items())
+            assert len({hold["id"] for hold in final.values()}) == len(sent)
+            assert count_holds(server.url) == len(sent)
+            assert_clean_log(live.log)
+
+
 # --- bodies and headers ---------------------------------------------------------------------------
 
 
