@@ -26,7 +26,7 @@ from flask import Flask, Request, current_app, g, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
@@ -198,6 +198,10 @@ def _read_body() -> None:
         data = request.get_data(cache=True)
     except RequestEntityTooLarge:
         abort(413, message=too_large)
+    except HTTPException:
+        raise  # the client went away (werkzeug's ClientDisconnected, a 400)
+    except Exception:  # the server's own error for a malformed body, chunked encoding above all
+        abort(400, message="The request body could not be read: malformed chunked encoding.")
     if cap is not None and request.content_length is None and len(data) >= cap:
         if request.environ["wsgi.input"].read(1):
             abort(413, message=too_large)

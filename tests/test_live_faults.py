@@ -295,6 +295,20 @@ def test_a_chunked_body_over_the_limit_is_413_and_one_at_the_limit_is_served(ser
         assert count_holds(url) == 1
 
 
+def test_a_malformed_chunked_body_is_a_400_envelope(served):
+    with served() as (live, token, url):
+        status, content_type, rest = raw_request(
+            live.port,
+            b"PUT /api/machines/holds/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        )
+        assert (status, content_type) == (400, "application/json")
+        assert json.loads(rest.split("\r\n\r\n", 1)[1])["code"] == 400
+        assert count_holds(url) == 0
+        assert_clean_log(live.log)
+
+
 def raw_request(port: int, head: bytes) -> tuple[int, str, str]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head)
