@@ -188,9 +188,8 @@ def _read_body() -> None:
     is sent: werkzeug cuts a chunked body at the limit without saying so, so one byte more
     means it was too large.
     """
-    if request.content_length is None and "chunked" not in request.headers.get(
-        "Transfer-Encoding", ""
-    ):
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is None and not chunked:
         return
     cap = request.max_content_length
     too_large = f"The request body is larger than {cap} bytes."
