@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_URL_LENGTH": 4096,
     # Largest `limit` of the hold list; a request without `limit` gets at most this many.
     "MAX_PAGE_SIZE": 1000,
+    # Level of the app's log (a logging level name) and its format: "text" or "json" lines.
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
     # Materializer defaults, in minutes.
     "MATERIALIZE_HORIZON": 7 * 24 * 60,
     "MATERIALIZE_CATCH_UP": 24 * 60,
