@@ -218,3 +218,42 @@ def test_missing_docs_asset_is_a_404_envelope(client):
     r = client.get("/api/docs/assets/nothing.js")
     assert r.status_code == 404
     assert r.json["code"] == 404
+
+
+def test_operator_endpoints_are_documented(spec):
+    paths = spec["paths"]
+    assert paths["/api/health"]["get"]["security"] == []
+    assert "401" not in paths["/api/health"]["get"]["responses"]
+    assert "409" in paths["/api/machines/"]["put"]["responses"]
+    for method in ("patch", "delete"):
+        assert "409" in paths["/api/machines/{machine_id}"][method]["responses"], method
+    for path in (
+        "/api/machines/holds/{hold_id}/history",
+        "/api/machines/holds/schedules/{schedule_id}/history",
+    ):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}}
+    entry = spec["components"]["schemas"]["HistoryEntry"]["properties"]
+    assert entry["action"]["enum"] == ["created", "changed", "deleted"]
+    assert entry["changes"]["additionalProperties"]["maxItems"] == 2
+    assert spec["components"]["schemas"]["Machine"]["properties"]["name"]["maxLength"] == 200
+
+
+def test_real_operator_answers_match_the_document(spec, admin, client):
+    def check(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        validate_instance(instance, schema, cls=OAS30Validator)
+
+    check(client.get("/api/health").json, "Health")
+    machine = admin.put("/api/machines/", json={"name": "press"})
+    assert machine.status_code == 201
+    check(machine.json, "Machine")
+    hold = admin.put("/api/machines/holds/", json={"machine_id": machine.json["id"], "reason": "r"})
+    path = f"/api/machines/holds/{hold.json['id']}"
+    assert admin.patch(path, json={"notes": "n"}).status_code == 200
+    entries = admin.get(f"{path}/history").json
+    assert len(entries) == 2
+    for entry in entries:
+        check(entry, "HistoryEntry")
+    with pytest.raises(ValidationError):
+        check(entries[0] | {"action": "renamed"}, "HistoryEntry")
