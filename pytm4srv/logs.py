@@ -21,6 +21,7 @@ import re
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from flask import Flask, Response, g, request
@@ -57,8 +58,16 @@ def mask_secrets(text: str) -> str:
     return _FEED_IN_TEXT.sub(r"\1***", text)
 
 
+def _utc_time(record: logging.LogRecord) -> str:
+    """The record's instant in ISO 8601, UTC, to the millisecond."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger: message``, secrets masked."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _utc_time(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return mask_secrets(super().format(record))
@@ -67,6 +76,9 @@ class TextFormatter(logging.Formatter):
 class JsonLinesFormatter(JsonFormatter):
     """One JSON object per line: time, level, logger, message and the record's extra fields,
     secrets masked."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _utc_time(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return mask_secrets(super().format(record))
