@@ -32,19 +32,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 
-    from pytm4srv import api, auth, db, errors
+    from pytm4srv import api, auth, db, errors, logs
+    from pytm4srv.health import blp as health_blp
+    from pytm4srv.history.views import blp as history_blp
     from pytm4srv.holds import cli as holds_cli
     from pytm4srv.holds.views import blp as holds_blp
     from pytm4srv.machines import cli as machines_cli
     from pytm4srv.machines.views import blp as machines_blp
     from pytm4srv.users import cli as users_cli
 
+    logs.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     rest = api.init_app(app)
     auth.init_app(app)
+    rest.register_blueprint(health_blp)
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
+    rest.register_blueprint(history_blp)
     for commands in (users_cli, machines_cli, holds_cli):
         commands.init_app(app)
     return app

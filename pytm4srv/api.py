@@ -149,16 +149,19 @@ class ErrorResponses(BasePlugin):
     """Documents the error answers every operation can give, from its path and body.
 
     Role checks add 403 themselves (``pytm4srv.auth.roles_required``); the rest follows from the
-    request: every operation needs a token (401), reads the database (503), has a bounded URL
-    (414) and a strict query string (422); one with a body can get a body that is not JSON (400)
-    or too large (413); one with an id in its path can name nothing (404).
+    request: every operation needs a token (401) unless it says it needs none (``security:
+    []``), reads the database (503), has a bounded URL (414) and a strict query string (422);
+    one with a body can get a body that is not JSON (400) or too large (413); one with an id in
+    its path can name nothing (404).
     """
 
     def operation_helper(
         self, path: str | None = None, operations: Any = None, **kwargs: Any
     ) -> None:
         for operation in (operations or {}).values():
-            statuses = [401, 414, 422, 503]
+            statuses = [414, 422, 503]
+            if operation.get("security") != []:
+                statuses.append(401)
             if "requestBody" in operation:
                 statuses += [400, 413]
             if "{" in (path or ""):

@@ -18,8 +18,8 @@ from pytm4srv.users.tokens import hash_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Paths under /api that need no token: the API's own description.
-PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+#: Paths under /api that need no token: the API's own description, and its health.
+PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/health"})
 PUBLIC_PREFIXES = ("/api/docs",)
 
 

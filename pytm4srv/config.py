@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     # a server that does not answer, a connection that does not open. Past it the request answers
     # 503 and writes nothing (docs/API.md, Database faults).
     "DB_TIMEOUT": 10,
+    # Level of the app's log (a logging level name) and its format: "text" or "json" lines.
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
     # Materializer defaults, in minutes.
     "MATERIALIZE_HORIZON": 7 * 24 * 60,
     "MATERIALIZE_CATCH_UP": 24 * 60,

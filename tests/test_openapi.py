@@ -60,7 +60,7 @@ def test_every_api_route_is_documented_with_its_methods(app, spec):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served == documented
-    assert len(documented) == 12
+    assert len(documented) == 18
 
 
 def test_bearer_scheme_applies_to_every_operation(spec):
@@ -70,7 +70,13 @@ def test_bearer_scheme_applies_to_every_operation(spec):
         "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     assert spec["security"] == [{"bearerAuth": []}]
-    assert all("security" not in operation for _, _, operation in operations(spec))
+    without_token = {path for path, _, op in operations(spec) if op.get("security") == []}
+    assert without_token == {"/api/health"}
+    assert all(
+        "security" not in operation
+        for path, _, operation in operations(spec)
+        if path not in without_token
+    )
 
 
 def test_every_operation_lists_its_error_answers(spec):
@@ -78,7 +84,8 @@ def test_every_operation_lists_its_error_answers(spec):
         codes = set(operation["responses"])
         assert "default" not in codes
         # 422: every operation refuses unknown query parameters, and any input it takes.
-        assert {"401", "414", "422", "503"} <= codes, (method, path)
+        assert {"414", "422", "503"} <= codes, (method, path)
+        assert ("401" in codes) == (operation.get("security") != []), (method, path)
         has_body = "requestBody" in operation
         assert ({"400", "413"} <= codes) == has_body, (method, path)
         if "{" in path or path.endswith("previewSchedule"):
@@ -98,7 +105,7 @@ def test_403_is_documented_exactly_where_roles_apply(spec, machine):
         if "403" in operation["responses"]
     }
     assert documented == denied
-    assert len(denied) == 4
+    assert len(denied) == 7
 
 
 def test_error_answers_are_the_envelope(spec):
@@ -281,3 +288,42 @@ def test_every_schema_of_the_document_is_used(spec):
     for name in schemas:
         assert f'"#/components/schemas/{name}"' in text, name
     assert "PaginationMetadata" not in schemas
+
+
+def test_operator_endpoints_are_documented(spec):
+    paths = spec["paths"]
+    assert paths["/api/health"]["get"]["security"] == []
+    assert "401" not in paths["/api/health"]["get"]["responses"]
+    assert "409" in paths["/api/machines/"]["put"]["responses"]
+    for method in ("patch", "delete"):
+        assert "409" in paths["/api/machines/{machine_id}"][method]["responses"], method
+    for path in (
+        "/api/machines/holds/{hold_id}/history",
+        "/api/machines/holds/schedules/{schedule_id}/history",
+    ):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}}
+    entry = spec["components"]["schemas"]["HistoryEntry"]["properties"]
+    assert entry["action"]["enum"] == ["created", "changed", "deleted"]
+    assert entry["changes"]["additionalProperties"]["maxItems"] == 2
+    assert spec["components"]["schemas"]["Machine"]["properties"]["name"]["maxLength"] == 200
+
+
+def test_real_operator_answers_match_the_document(spec, admin, client):
+    def check(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        validate_instance(instance, schema, cls=OAS30Validator)
+
+    check(client.get("/api/health").json, "Health")
+    machine = admin.put("/api/machines/", json={"name": "press"})
+    assert machine.status_code == 201
+    check(machine.json, "Machine")
+    hold = admin.put("/api/machines/holds/", json={"machine_id": machine.json["id"], "reason": "r"})
+    path = f"/api/machines/holds/{hold.json['id']}"
+    assert admin.patch(path, json={"notes": "n"}).status_code == 200
+    entries = admin.get(f"{path}/history").json
+    assert len(entries) == 2
+    for entry in entries:
+        check(entry, "HistoryEntry")
+    with pytest.raises(ValidationError):
+        check(entries[0] | {"action": "renamed"}, "HistoryEntry")

@@ -17,6 +17,8 @@ from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.fields import to_unix
+from pytm4srv.history import entries as history
+from pytm4srv.history.models import HOLD, SCHEDULE
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
@@ -50,6 +52,11 @@ NEXT_PAGE = {
     "description": 'RFC 8288 link to the next page (rel="next"), when the page is full.',
     "schema": {"type": "string"},
 }
+
+
+#: The wire form of an object, as its history records it (docs/API.md, History).
+dump_hold = HoldSchema().dump
+dump_schedule = ScheduleSchema().dump
 
 
 def get_hold(hold_id: int) -> MachineHold:
@@ -86,8 +93,12 @@ class Holds(MethodView):
         """Create a hold for the caller."""
         data.setdefault("start", datetime.now(UTC))
         _validate(check_end_after_start, data)
-        hold = MachineHold(user_id=current_user().id, **data)
-        db.session().add(hold)
+        user_id = current_user().id
+        hold = MachineHold(user_id=user_id, **data)
+        session = db.session()
+        session.add(hold)
+        session.flush()
+        history.created(session, HOLD, hold.id, user_id, dump_hold(hold))
         idempotency.commit(hold, HoldSchema())
         return hold
 
@@ -107,9 +118,12 @@ class HoldById(MethodView):
         """Change the fields sent of a hold."""
         hold = get_hold(hold_id)
         _validate(check_end_after_start, {"start": hold.start, "end": hold.end} | data)
+        old = dump_hold(hold)
         for name, value in data.items():
             setattr(hold, name, value)
-        db.session().commit()
+        session = db.session()
+        history.changed(session, HOLD, hold_id, current_user().id, old, dump_hold(hold))
+        session.commit()
         return hold
 
     @writes
@@ -119,6 +133,7 @@ class HoldById(MethodView):
         """Delete a hold (admins and planners)."""
         session = db.session()
         session.delete(get_hold(hold_id))
+        history.deleted(session, HOLD, hold_id, current_user().id)
         session.commit()
 
 
@@ -161,7 +176,10 @@ class Schedules(MethodView):
         data.setdefault("anchor", now)
         schedule = MachineHoldSchedule(created=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
-        db.session().add(schedule)
+        session = db.session()
+        session.add(schedule)
+        session.flush()
+        history.created(session, SCHEDULE, schedule.id, current_user().id, dump_schedule(schedule))
         idempotency.commit(schedule, ScheduleSchema())
         return schedule
 
@@ -181,10 +199,14 @@ class ScheduleById(MethodView):
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; a new pattern applies after its cursor."""
         schedule = get_schedule(schedule_id)
+        old = dump_schedule(schedule)
         for name, value in data.items():
             setattr(schedule, name, value)
         refresh_next_fire(schedule, current_app.config["ZONE"])
-        db.session().commit()
+        session = db.session()
+        user_id = current_user().id
+        history.changed(session, SCHEDULE, schedule_id, user_id, old, dump_schedule(schedule))
+        session.commit()
         return schedule
 
     @writes
@@ -193,7 +215,14 @@ class ScheduleById(MethodView):
     def delete(self, schedule_id: int) -> None:
         """Delete a schedule; the holds it created stay."""
         session = db.session()
-        session.delete(get_schedule(schedule_id))
+        schedule = get_schedule(schedule_id)
+        user_id = current_user().id
+        # Its holds lose their schedule_id (the foreign key sets it null): a change of each.
+        made_by_it = MachineHold.schedule_id == schedule_id
+        unlinked = {"schedule_id": [schedule_id, None]}
+        history.changed_many(session, HOLD, MachineHold.id, made_by_it, user_id, unlinked)
+        history.deleted(session, SCHEDULE, schedule_id, user_id)
+        session.delete(schedule)
         session.commit()
 
 
