@@ -28,24 +28,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["ZONE"] = ZoneInfo(app.config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise RuntimeError(f"PYTM4SRV_TIMEZONE: unknown zone {app.config['TIMEZONE']!r}") from exc
+    app.config["DB_TIMEOUT"] = config.seconds("DB_TIMEOUT", app.config["DB_TIMEOUT"])
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 
-    from pytm4srv import api, auth, db, errors
+    from pytm4srv import api, auth, db, errors, logs
     from pytm4srv.feed import cli as feed_cli
     from pytm4srv.feed.views import feed_blp, me_blp
+    from pytm4srv.health import blp as health_blp
+    from pytm4srv.history.views import blp as history_blp
     from pytm4srv.holds import cli as holds_cli
     from pytm4srv.holds.views import blp as holds_blp
     from pytm4srv.machines import cli as machines_cli
     from pytm4srv.machines.views import blp as machines_blp
     from pytm4srv.users import cli as users_cli
 
+    logs.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     rest = api.init_app(app)
     auth.init_app(app)
+    rest.register_blueprint(health_blp)
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
+    rest.register_blueprint(history_blp)
     rest.register_blueprint(me_blp)
     rest.register_blueprint(feed_blp)
     for commands in (users_cli, machines_cli, holds_cli, feed_cli):

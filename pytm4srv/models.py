@@ -2,7 +2,9 @@
 
 from pytm4srv.db import Base
 from pytm4srv.feed.models import FeedSecret
+from pytm4srv.history.models import HistoryEntry
 from pytm4srv.holds.models import DeletionMark, MachineHold, MachineHoldSchedule
+from pytm4srv.idempotency import IdempotencyKey
 from pytm4srv.machines.models import Machine
 from pytm4srv.users.models import Role, User
 
@@ -10,6 +12,8 @@ __all__ = [
     "Base",
     "DeletionMark",
     "FeedSecret",
+    "HistoryEntry",
+    "IdempotencyKey",
     "Machine",
     "MachineHold",
     "MachineHoldSchedule",

@@ -10,6 +10,7 @@ session into an external transaction" recipe), so tests see an empty database an
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from sqlalchemy.engine import make_url
 from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, refresh_next_fire
+from pytm4srv.logs import LOGGER
 from pytm4srv.models import Machine, MachineHoldSchedule, Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 
@@ -111,6 +113,17 @@ def app(app_config: dict[str, Any], connection: Connection) -> Iterator[Flask]:
     database(app).bind(connection)
     # No app context stays pushed: each request and command gets its own, and so its own session.
     yield app
+
+
+@pytest.fixture
+def app_log(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """``caplog`` with every record of the app's loggers, DEBUG up (they do not propagate to the
+    root logger, where ``caplog`` listens by itself)."""
+    logger = logging.getLogger(LOGGER)
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    yield caplog
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

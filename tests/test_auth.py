@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pytm4srv.models import MachineHold, MachineHoldSchedule, User
+from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule, User
 from pytm4srv.users.tokens import hash_token
 
 HOLDS = "/api/machines/holds/"
@@ -22,10 +22,14 @@ def hold_id(session, machine, make_schedule):
     session.add(hold)
     session.commit()
     make_schedule(machine, id=HOLD_SCHEDULE_ID, name="s")
+    session.add(Machine(id=SPARE_MACHINE_ID, name="spare"))
+    session.commit()
     return hold.id
 
 
 HOLD_SCHEDULE_ID = 777
+#: A machine that no hold or schedule names, so that it can be deleted.
+SPARE_MACHINE_ID = 778
 SCHEDULE = {"name": "n", "reason": "r", "frequency": "D", "time_of_day": "08:00"}
 
 
@@ -33,6 +37,9 @@ def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str,
     sid = HOLD_SCHEDULE_ID
     return {
         "list machines": ("get", "/api/machines/", {}),
+        "create machine": ("put", "/api/machines/", {"json": {"name": "new"}}),
+        "rename machine": ("patch", f"/api/machines/{SPARE_MACHINE_ID}", {"json": {"name": "x"}}),
+        "delete machine": ("delete", f"/api/machines/{SPARE_MACHINE_ID}", {}),
         "list holds": ("get", HOLDS, {}),
         "create hold": ("put", HOLDS, {"json": {"machine_id": machine_id, "reason": "r"}}),
         "get hold": ("get", f"{HOLDS}{hold_id}", {}),
@@ -44,12 +51,17 @@ def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str,
         "patch schedule": ("patch", f"{SCHEDULES}{sid}", {"json": {"name": "m"}}),
         "delete schedule": ("delete", f"{SCHEDULES}{sid}", {}),
         "preview schedule": ("post", f"{SCHEDULES}previewSchedule", {"json": {"id": sid}}),
+        "hold history": ("get", f"{HOLDS}{hold_id}/history", {}),
+        "schedule history": ("get", f"{SCHEDULES}{sid}/history", {}),
     }[endpoint]
 
 
 ROLE_MATRIX = [
     # endpoint, status for admin, planner, staff
     ("list machines", 200, 200, 200),
+    ("create machine", 201, 403, 403),
+    ("rename machine", 200, 403, 403),
+    ("delete machine", 204, 403, 403),
     ("list holds", 200, 200, 200),
     ("create hold", 201, 201, 201),
     ("get hold", 200, 200, 200),
@@ -61,6 +73,8 @@ ROLE_MATRIX = [
     ("patch schedule", 200, 200, 403),
     ("delete schedule", 204, 204, 403),
     ("preview schedule", 200, 200, 200),
+    ("hold history", 200, 200, 200),
+    ("schedule history", 200, 200, 200),
 ]
 
 
@@ -77,6 +91,8 @@ def test_role_matrix(make_caller, machine, hold_id, session, row, role_index, ro
         assert session.get(MachineHold, hold_id) is not None
         assert session.get(MachineHoldSchedule, HOLD_SCHEDULE_ID).name == "s"
         assert len(session.scalars(select(MachineHoldSchedule)).all()) == 1
+        assert session.get(Machine, SPARE_MACHINE_ID).name == "spare"
+        assert len(session.scalars(select(Machine)).all()) == 2
 
 
 @pytest.mark.parametrize("row", ROLE_MATRIX, ids=[row[0] for row in ROLE_MATRIX])

@@ -16,7 +16,7 @@ SECRET = "s3cr3t-token-that-must-not-leak"
 
 
 @pytest.fixture
-def all_logs(caplog):
+def all_logs(caplog, app_log):
     caplog.set_level(logging.DEBUG)
     return caplog
 

@@ -4,7 +4,7 @@ Existing holds and schedules get the migration's time as ``modified``; the delet
 there too.
 
 Revision ID: 0009_feed
-Revises: 0003_next_fire
+Revises: 0008_history
 Create Date: 2026-12-01 10:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_feed"
-down_revision = "0003_next_fire"
+down_revision = "0008_history"
 branch_labels = None
 depends_on = None
 

@@ -14,8 +14,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from pytm4srv.db import write_session
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
 from pytm4srv.holds.materialize import BATCH_SIZE, ScheduleError, materialize
+from pytm4srv.idempotency import expire_keys_command
 
-holds = AppGroup("holds", help="Holds: the materializer of hold schedules.")
+holds = AppGroup(
+    "holds", help="Holds: the materializer of hold schedules, and expiry of idempotency keys."
+)
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
 MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
@@ -83,8 +86,14 @@ def _one_line(exc: Exception) -> str:
     show_default=True,
     help="Schedules locked and processed per transaction.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the summary this run would print, and write nothing (the run's transaction is "
+    "rolled back).",
+)
 def materialize_command(
-    now: datetime | None, horizon: int | None, catch_up: int | None, batch_size: int
+    now: datetime | None, horizon: int | None, catch_up: int | None, batch_size: int, dry_run: bool
 ) -> None:
     """Create holds for due schedule firings; prints a one-line summary (run it from cron)."""
     if horizon is None:
@@ -101,6 +110,7 @@ def materialize_command(
                 timedelta(minutes=catch_up),
                 current_app.config["ZONE"],
                 batch_size=batch_size,
+                dry_run=dry_run,
             )
     except Exception as exc:
         if current_app.debug:
@@ -108,8 +118,11 @@ def materialize_command(
         raise click.ClickException(f"materialize failed: {_one_line(exc)}") from None
     click.echo(
         f"materialize: {summary.line()} now={now.isoformat().replace('+00:00', 'Z')} "
-        f"horizon={horizon} catch_up={catch_up}"
+        f"horizon={horizon} catch_up={catch_up}{' dry_run=true' if dry_run else ''}"
     )
+
+
+holds.add_command(expire_keys_command)
 
 
 def init_app(app: Flask) -> None:

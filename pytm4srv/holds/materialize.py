@@ -105,6 +105,7 @@ def materialize(
     zone: tzinfo,
     *,
     batch_size: int = BATCH_SIZE,
+    dry_run: bool = False,
 ) -> Summary:
     """Create the holds of every schedule firing due at ``now``.
 
@@ -112,6 +113,10 @@ def materialize(
     then takes the write lock up front, so concurrent runs queue on it. Commits once per batch;
     on an error, rolls back the batch in progress and raises (the batches already committed are
     complete, and the next run does the rest).
+
+    ``dry_run``: the same run in one transaction that is rolled back at the end, so that its
+    summary is exactly what the run would do now, and nothing is written. It holds its locks
+    (on SQLite, the write lock) until it ends.
     """
     oldest = _shift(now, -catch_up)
     until = _shift(now, horizon)
@@ -127,7 +132,10 @@ def materialize(
                 # and leave them still due here: wait for those rather than miss their fires.
                 rows = session.execute(_due(name, until, batch_size, wait=True)).all()
             if not rows:
-                session.commit()
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
                 return summary
             batch = Batch()
             for row in rows:
@@ -144,7 +152,8 @@ def materialize(
                 if len(batch.holds) >= HOLDS_PER_BATCH:
                     break  # keep transactions short; the rest stay due for the next batch
             summary.created += writer.write(session, batch)
-            session.commit()
+            if not dry_run:
+                session.commit()
             summary.schedules += batch.schedules
     except BaseException:
         session.rollback()

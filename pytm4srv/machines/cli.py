@@ -6,9 +6,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from pytm4srv.db import read_session, write_session
-from pytm4srv.machines.models import NAME_LENGTH, Machine
+from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
 
 machines = AppGroup("machines", help="Manage machines.")
 
@@ -20,9 +21,15 @@ def create(name: str) -> None:
     if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
         raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
     with write_session() as session:
+        owner = machine_named(session, name)
+        if owner is not None:
+            raise click.ClickException(f"machine {owner} has the name {name!r} already")
         machine = Machine(name=name)
         session.add(machine)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:
+            raise click.ClickException(f"a machine named {name!r} exists already") from None
         click.echo(f"Created machine {name!r} with id:")
         click.echo(machine.id)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pytm4srv.db import Base
 
@@ -14,4 +14,11 @@ class Machine(Base):
     __tablename__ = "machines"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: Unique (migration 0008 renamed older duplicates "name (id)").
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+
+
+def machine_named(session: Session, name: str) -> int | None:
+    """The id of the machine named ``name`` (exactly), if there is one."""
+    found: int | None = session.scalar(select(Machine.id).where(Machine.name == name))
+    return found

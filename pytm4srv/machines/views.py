@@ -1,25 +1,88 @@
-"""``GET /api/machines/``: the machines holds can refer to."""
+"""``/api/machines/``: the machines holds can refer to, and their management by admins."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask.views import MethodView
-from marshmallow import fields
-from sqlalchemy import select
+from flask_smorest import abort
+from marshmallow import ValidationError, fields, validates
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from pytm4srv import db
 from pytm4srv.api import Blueprint
-from pytm4srv.db import reads
-from pytm4srv.machines.models import Machine
-from pytm4srv.schemas import StrictSchema
+from pytm4srv.auth import roles_required
+from pytm4srv.db import reads, writes
+from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
+from pytm4srv.schemas import ErrorSchema, StrictSchema, Text
+from pytm4srv.users.models import Role
 
 blp = Blueprint("machines", __name__, url_prefix="/api/machines", description="Machines.")
 
+MACHINE_ID = "<int(max=2147483647):machine_id>"
+
 
 class MachineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
-    name = fields.String(dump_only=True)
+    id = fields.Integer(dump_only=True, metadata={"example": 1})
+    name = Text(
+        required=True,
+        min_length=1,
+        max_length=NAME_LENGTH,
+        metadata={"description": "Unique among machines; not blank.", "example": "CNC mill 3"},
+    )
+
+    @validates("name")
+    def not_blank(self, value: str, **kwargs: Any) -> None:
+        if not value.strip():
+            raise ValidationError("Must not be blank.")
+
+
+NAME_TAKEN = "A machine of that name exists already."
+
+
+def get_machine(machine_id: int, *, lock: bool = False) -> Machine:
+    session = db.session()
+    machine = session.get(Machine, machine_id, with_for_update=lock)
+    return machine or abort(404, message="No such machine.")
+
+
+def refuse_taken(session: Session, name: str, machine_id: int | None = None) -> None:
+    """409 if another machine than ``machine_id`` has the name ``name``."""
+    owner = machine_named(session, name)
+    if owner is not None and owner != machine_id:
+        abort(409, message=f"Machine {owner} has the name {name!r} already.")
+
+
+def commit_names(session: Session) -> None:
+    """Commit, answering 409 if a concurrent request took the name meanwhile."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        abort(409, message=NAME_TAKEN)
+
+
+def uses(session: Session, machine_id: int) -> tuple[int, int]:
+    """How many holds and how many schedules name the machine."""
+    holds = (
+        select(func.count()).select_from(MachineHold).where(MachineHold.machine_id == machine_id)
+    )
+    schedules = (
+        select(func.count())
+        .select_from(MachineHoldSchedule)
+        .where(MachineHoldSchedule.machine_id == machine_id)
+    )
+    return session.scalar(holds) or 0, session.scalar(schedules) or 0
+
+
+def counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+DUPLICATE = {"description": "Another machine has that name."}
 
 
 @blp.route("/")
@@ -29,3 +92,54 @@ class Machines(MethodView):
     def get(self) -> Any:
         """List machines."""
         return db.session().scalars(select(Machine).order_by(Machine.id))
+
+    @writes
+    @roles_required(Role.ADMIN)
+    @blp.arguments(MachineSchema())
+    @blp.response(201, MachineSchema)
+    @blp.alt_response(409, schema=ErrorSchema, **DUPLICATE)
+    def put(self, data: dict[str, Any]) -> Any:
+        """Create a machine (admins)."""
+        session = db.session()
+        refuse_taken(session, data["name"])
+        machine = Machine(**data)
+        session.add(machine)
+        commit_names(session)
+        return machine
+
+
+@blp.route(f"/{MACHINE_ID}")
+class MachineById(MethodView):
+    @writes
+    @roles_required(Role.ADMIN)
+    @blp.arguments(MachineSchema(partial=True))
+    @blp.response(200, MachineSchema)
+    @blp.alt_response(409, schema=ErrorSchema, **DUPLICATE)
+    def patch(self, data: dict[str, Any], machine_id: int) -> Any:
+        """Rename a machine (admins)."""
+        machine = get_machine(machine_id)
+        session = db.session()
+        if "name" in data:
+            refuse_taken(session, data["name"], machine_id)
+            machine.name = data["name"]
+        commit_names(session)
+        return machine
+
+    @writes
+    @roles_required(Role.ADMIN)
+    @blp.response(204)
+    @blp.alt_response(409, schema=ErrorSchema, description="Holds or schedules name the machine.")
+    def delete(self, machine_id: int) -> None:
+        """Delete a machine that no hold or schedule names (admins)."""
+        # Locked first, so that no hold or schedule naming it can be added before it goes.
+        machine = get_machine(machine_id, lock=True)
+        session = db.session()
+        holds, schedules = uses(session, machine_id)
+        if holds or schedules:
+            abort(
+                409,
+                message=f"Machine {machine_id} is still used by {counted(holds, 'hold')} "
+                f"and {counted(schedules, 'schedule')}.",
+            )
+        session.delete(machine)
+        session.commit()

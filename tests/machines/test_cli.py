@@ -23,3 +23,13 @@ def test_machines_create_prints_the_id_last(runner, session):
 def test_machines_create_rejects_empty_name(runner, session):
     assert runner.invoke(args=["machines", "create", " "]).exit_code != 0
     assert session.scalars(select(Machine)).all() == []
+
+
+def test_machines_create_refuses_a_duplicate_name(runner, session):
+    first = runner.invoke(args=["machines", "create", "lathe"])
+    assert first.exit_code == 0
+    second = runner.invoke(args=["machines", "create", "lathe"])
+    assert second.exit_code == 1
+    assert f"machine {last_line(first.output)} has the name 'lathe' already" in second.output
+    assert "Traceback" not in second.output
+    assert session.scalars(select(Machine.name)).all() == ["lathe"]

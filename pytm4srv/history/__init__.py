@@ -1,0 +1,1 @@
+"""History: what changed in each hold and schedule through the API, who changed it and when."""
