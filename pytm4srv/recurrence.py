@@ -24,6 +24,7 @@ How it stays fast for every valid pattern:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,16 +32,22 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from itertools import islice
 from math import gcd
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 __all__ = [
     "ALL_MONTHS",
     "ALL_WEEKDAYS",
     "FREQUENCIES",
+    "Fire",
     "Pattern",
+    "fire_details",
     "fires_between",
+    "is_zone_name",
     "iter_fires",
     "never_fires",
     "next_fires",
+    "zone_named",
+    "zone_of",
 ]
 
 FREQUENCIES = ("Y", "M", "W", "D", "H")
@@ -69,10 +76,19 @@ class Pattern:
     indices: tuple[int, ...] = ()  # non-zero, each in -366..366; () = all
     months: int = ALL_MONTHS  # 0..4095
     weekdays: int = ALL_WEEKDAYS  # 0..127
+    timezone: str | None = None  # IANA name of the zone the rules are read in; None: the default
+    skip: tuple[datetime, ...] = ()  # fire instants that do not fire (aware; kept as UTC)
 
     def __post_init__(self) -> None:
         if not isinstance(self.indices, tuple):  # a list straight from JSON, say
             object.__setattr__(self, "indices", tuple(self.indices))
+        if self.timezone is not None and (not isinstance(self.timezone, str) or not self.timezone):
+            raise ValueError("timezone must be a zone name or None")
+        if not isinstance(self.skip, list | tuple) or not all(
+            isinstance(s, datetime) and s.utcoffset() is not None for s in self.skip
+        ):
+            raise ValueError("skip must hold timezone-aware datetimes")
+        object.__setattr__(self, "skip", _utc_instants(self.skip))
         if self.frequency not in FREQUENCIES:
             raise ValueError(f"frequency must be one of {FREQUENCIES}")
         if self.time_of_day.tzinfo is not None or self.time_of_day.microsecond:
@@ -85,6 +101,19 @@ class Pattern:
             raise ValueError("months must be within 0..4095")
         if not 0 <= self.weekdays <= ALL_WEEKDAYS:
             raise ValueError("weekdays must be within 0..127")
+
+
+def _utc_instants(instants: Iterable[datetime]) -> tuple[datetime, ...]:
+    """Aware instants as UTC, ascending, each once; those past the UTC range dropped (no fire is
+    there). UTC, because an instant in a zone's gap or overlap compares unequal to every other
+    zone's (PEP 495)."""
+    utc: set[datetime] = set()
+    for instant in instants:
+        try:
+            utc.add(instant.astimezone(UTC))
+        except OverflowError:
+            pass
+    return tuple(sorted(utc))
 
 
 # --------------------------------------------------------------------------
@@ -592,11 +621,50 @@ def _iterate(
 # --------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_zone_name(name: str) -> bool:
+    """True when ``name`` is the IANA name of a zone this host's zone database holds."""
+    return name in _zone_names()
+
+
+@lru_cache(maxsize=512)
+def zone_named(name: str) -> tzinfo:
+    """The zone of an IANA name; ValueError when the zone database does not know it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def zone_of(pattern: Pattern, default: tzinfo) -> tzinfo:
+    """The zone ``pattern`` is read in: its own ``timezone``, or ``default`` when it has none."""
+    return default if pattern.timezone is None else zone_named(pattern.timezone)
+
+
+def _fires(
+    pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime, until: datetime | None
+) -> Iterator[datetime]:
+    """The fire instants in the pattern's zone, without the skipped ones."""
+    fires = _iterate(pattern, anchor, zone_of(pattern, zone), after, until)
+    if not pattern.skip:
+        return fires
+    skip = frozenset(pattern.skip)
+    return (f for f in fires if f not in skip)
+
+
 def iter_fires(
     pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime
 ) -> Iterator[datetime]:
-    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes."""
-    return _iterate(pattern, anchor, zone, after, None)
+    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes.
+
+    `zone` is the zone of a pattern without a `timezone` of its own; the instants in
+    `pattern.skip` are left out (as in `next_fires` and `fires_between`).
+    """
+    return _fires(pattern, anchor, zone, after, None)
 
 
 def next_fires(
@@ -605,7 +673,7 @@ def next_fires(
     """The first `count` fire instants strictly after `after`."""
     if count <= 0:
         return []
-    return list(islice(_iterate(pattern, anchor, zone, after, None), count))
+    return list(islice(_fires(pattern, anchor, zone, after, None), count))
 
 
 def fires_between(
@@ -613,8 +681,77 @@ def fires_between(
 ) -> list[datetime]:
     """Every fire instant f with after < f <= until, ascending."""
     out: list[datetime] = []
-    for f in _iterate(pattern, anchor, zone, after, until):
+    for f in _fires(pattern, anchor, zone, after, until):
         if f > until:
             break
         out.append(f)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """A fire instant as its schedule's zone shows it."""
+
+    instant: datetime  # aware UTC
+    local: datetime  # the same instant in the pattern's zone
+    #: The wall time the pattern asks for does not exist that day (a DST gap), so the instant
+    #: is that of a later wall time (rule 4 of docs/RECURRENCE.md, Rules).
+    shifted: bool
+
+
+def fire_details(
+    pattern: Pattern, anchor: datetime, zone: tzinfo, fires: Iterable[datetime]
+) -> list[Fire]:
+    """Each of ``fires`` (fire instants of ``pattern`` with this anchor and default zone) with
+    its local time, and whether it was shifted out of a DST gap.
+
+    A fire is shifted when its own wall time is not one the pattern selects, i.e. it is the
+    instant of a selected wall time inside a gap. Only a fire whose wall time has the pattern's
+    time of day (for ``H``: its minutes and seconds) and that follows a change to a larger UTC
+    offset within the day before can be either; for those, whether the pattern selects the wall
+    time itself is asked of the engine in the fixed offset of that wall time.
+    """
+    z = zone_of(pattern, zone)
+    tod = pattern.time_of_day
+    hourly = pattern.frequency == "H"
+    plain: Pattern | None = None
+    details: list[Fire] = []
+    for instant in fires:
+        local = instant.astimezone(z)
+        if hourly:
+            on_time = local.minute == tod.minute and local.second == tod.second
+        else:
+            on_time = local.time() == tod
+        shifted = not on_time
+        if on_time and _after_a_gap(instant, z):
+            if plain is None:
+                plain = dataclasses.replace(pattern, timezone=None, skip=())
+            shifted = not _selects_wall_time(plain, anchor.astimezone(z), local)
+        details.append(Fire(instant, local, shifted))
+    return details
+
+
+_DAY = timedelta(days=1)
+
+
+def _after_a_gap(instant: datetime, zone: tzinfo) -> bool:
+    """Whether the UTC offset at ``instant`` is larger than a day before (a gap lies between:
+    gaps are at most a day long, 24 h on Pacific/Apia in 2011)."""
+    try:
+        before = (instant - _DAY).astimezone(zone).utcoffset()
+    except OverflowError:
+        return False
+    now = instant.astimezone(zone).utcoffset()
+    return before is not None and now is not None and now > before
+
+
+def _selects_wall_time(plain: Pattern, anchor_local: datetime, local: datetime) -> bool:
+    """Whether ``plain`` (no zone, no skip) selects the wall time of ``local``: asked in the
+    fixed offset of ``local``, where every wall time exists once and the periods, counted from
+    the anchor's wall time, are the same."""
+    offset = local.utcoffset()
+    assert offset is not None
+    fixed = timezone(offset)
+    wall = local.replace(tzinfo=fixed)
+    anchor = anchor_local.replace(tzinfo=fixed)
+    return bool(fires_between(plain, anchor, fixed, wall - _ONE_SECOND, wall))

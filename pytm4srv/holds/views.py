@@ -21,7 +21,9 @@ from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
     PATTERN_DEFAULTS,
+    answer,
     cursor_of,
+    detailed_preview,
     pattern_fields,
     preview,
     refresh_next_fire,
@@ -29,6 +31,7 @@ from pytm4srv.holds.schedules import (
 from pytm4srv.holds.schemas import (
     HoldQuerySchema,
     HoldSchema,
+    PreviewFireSchema,
     PreviewQuerySchema,
     PreviewSchema,
     ScheduleSchema,
@@ -130,6 +133,18 @@ def ok_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 SCHEDULE_MAP = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Schedule"}}
 INSTANTS = {"type": "array", "items": {"type": "number", "description": "UNIX seconds"}}
+PREVIEW_ANSWER = {
+    "oneOf": [
+        INSTANTS | {"description": "Without detail: UNIX seconds."},
+        {"type": "array", "items": PreviewFireSchema, "description": "With detail=1."},
+    ]
+}
+PREVIEW_FIRES = PreviewFireSchema(many=True)
+
+
+def shown(schedule: MachineHoldSchedule) -> dict[str, Any]:
+    """A schedule as answers show it, with its next fire and summary."""
+    return answer(schedule, current_app.config["ZONE"])
 
 
 @blp.route("/schedules/")
@@ -143,7 +158,7 @@ class Schedules(MethodView):
             select(MachineHoldSchedule).order_by(MachineHoldSchedule.id)
         )
         dump = ScheduleSchema().dump
-        return {str(schedule.id): dump(schedule) for schedule in schedules}
+        return {str(schedule.id): dump(shown(schedule)) for schedule in schedules}
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -158,7 +173,7 @@ class Schedules(MethodView):
         session = db.session()
         session.add(schedule)
         session.commit()
-        return schedule
+        return shown(schedule)
 
 
 @blp.route(f"/schedules/{SCHEDULE_ID}")
@@ -167,7 +182,7 @@ class ScheduleById(MethodView):
     @blp.response(200, ScheduleSchema)
     def get(self, schedule_id: int) -> Any:
         """Get one schedule."""
-        return get_schedule(schedule_id)
+        return shown(get_schedule(schedule_id))
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -180,7 +195,7 @@ class ScheduleById(MethodView):
             setattr(schedule, name, value)
         refresh_next_fire(schedule, current_app.config["ZONE"])
         db.session().commit()
-        return schedule
+        return shown(schedule)
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -198,17 +213,30 @@ class PreviewSchedule(MethodView):
     @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
     @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
     @blp.response(200)
-    @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
+    @blp.doc(**ok_doc("The next fire instants, ascending.", PREVIEW_ANSWER))
     @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
     def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
-        """List the next fire instants of a schedule, as UNIX timestamps."""
+        """List the next fire instants of a schedule, as UNIX timestamps or (detail=1) objects."""
         stored = get_schedule(body["id"]) if "id" in body else None
         fields = (pattern_fields(stored) if stored else PATTERN_DEFAULTS) | body
         cursor = cursor_of(stored.last_fire, stored.created) if stored else None
         start = query.get("start") or cursor or datetime.now(UTC)
         anchor = body.get("anchor") or (stored.anchor if stored else start)
         zone = current_app.config["ZONE"]
-        return [to_unix(f) for f in preview(fields, anchor, zone, start, query["count"])]
+        try:
+            fires = preview(fields, anchor, zone, start, query["count"])
+        except ValueError as exc:  # a stored value no schedule can hold: the body may replace it
+            message = f"The stored schedule cannot be read ({exc}); send the field in the body."
+            abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
+        if not query["detail"]:
+            return [to_unix(f) for f in fires]
+        known: dict[str, Any] = {}
+        if stored:
+            known = {"duration": stored.duration, "machine_id": stored.machine_id}
+        known |= body
+        duration, machine_id = known.get("duration"), known.get("machine_id")
+        details = detailed_preview(db.session(), fields, anchor, zone, fires, duration, machine_id)
+        return PREVIEW_FIRES.dump(details)
 
 
 def _validate(rule: Any, data: dict[str, Any]) -> None:
