@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from itertools import islice
 from math import gcd
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 __all__ = [
@@ -688,8 +689,7 @@ def fires_between(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Fire:
+class Fire(NamedTuple):
     """A fire instant as its schedule's zone shows it."""
 
     instant: datetime  # aware UTC
@@ -699,50 +699,75 @@ class Fire:
     shifted: bool
 
 
+_DAY = timedelta(days=1)
+
+
 def fire_details(
     pattern: Pattern, anchor: datetime, zone: tzinfo, fires: Iterable[datetime]
 ) -> list[Fire]:
-    """Each of ``fires`` (fire instants of ``pattern`` with this anchor and default zone) with
-    its local time, and whether it was shifted out of a DST gap.
+    """Each of ``fires`` (ascending fire instants of ``pattern`` with this anchor and default
+    zone) with its local time, and whether it was shifted out of a DST gap.
 
     A fire is shifted when its own wall time is not one the pattern selects, i.e. it is the
     instant of a selected wall time inside a gap. Only a fire whose wall time has the pattern's
     time of day (for ``H``: its minutes and seconds) and that follows a change to a larger UTC
     offset within the day before can be either; for those, whether the pattern selects the wall
-    time itself is asked of the engine in the fixed offset of that wall time.
+    time itself is asked of the engine in the fixed offset of that wall time. (A zone changes
+    its offset at most once within a day: the previous fire, when it is at most a day before,
+    has the same offset and followed no such change, tells that none happened since.)
     """
     z = zone_of(pattern, zone)
+    instants = list(fires)
+    local_times = [instant.astimezone(z) for instant in instants]
+    if z.utcoffset(None) is not None:  # one offset for all time (UTC, Etc/GMT+5): no gap
+        return [
+            Fire(instant, local, False)
+            for instant, local in zip(instants, local_times, strict=True)
+        ]
+    offsets = [local.utcoffset() for local in local_times]
     tod = pattern.time_of_day
-    hourly = pattern.frequency == "H"
+    if pattern.frequency == "H":
+        on_time = [(t.minute, t.second) == (tod.minute, tod.second) for t in local_times]
+    else:
+        on_time = [t.time() == tod for t in local_times]
+    shifted = [not x for x in on_time]
+    # A fire need not be checked when the fire before it is at most a day before, has the same
+    # offset and followed no change: then no change happened within the day before it either.
+    # So check the first fire, those after a change of offset or a longer pause, and the one
+    # after each fire that followed a change.
+    pending = [
+        i
+        for i in range(len(instants) - 1, 0, -1)
+        if offsets[i] != offsets[i - 1] or instants[i] - instants[i - 1] > _DAY
+    ]
+    if instants:
+        pending.append(0)  # a stack, smallest index on top
     plain: Pattern | None = None
-    details: list[Fire] = []
-    for instant in fires:
-        local = instant.astimezone(z)
-        if hourly:
-            on_time = local.minute == tod.minute and local.second == tod.second
-        else:
-            on_time = local.time() == tod
-        shifted = not on_time
-        if on_time and _after_a_gap(instant, z):
+    checked = -1
+    while pending:
+        i = pending.pop()
+        if i <= checked:
+            continue
+        checked = i
+        if not _offset_grew(instants[i], offsets[i], z):
+            continue
+        if i + 1 < len(instants):
+            pending.append(i + 1)
+        if on_time[i]:
             if plain is None:
                 plain = dataclasses.replace(pattern, timezone=None, skip=())
-            shifted = not _selects_wall_time(plain, anchor.astimezone(z), local)
-        details.append(Fire(instant, local, shifted))
-    return details
+            shifted[i] = not _selects_wall_time(plain, anchor.astimezone(z), local_times[i])
+    return list(map(Fire, instants, local_times, shifted))
 
 
-_DAY = timedelta(days=1)
-
-
-def _after_a_gap(instant: datetime, zone: tzinfo) -> bool:
-    """Whether the UTC offset at ``instant`` is larger than a day before (a gap lies between:
-    gaps are at most a day long, 24 h on Pacific/Apia in 2011)."""
+def _offset_grew(instant: datetime, offset: timedelta | None, zone: tzinfo) -> bool:
+    """Whether the UTC offset ``offset`` at ``instant`` is larger than a day before (a gap lies
+    between: gaps are at most a day long, 24 h on Pacific/Apia in 2011)."""
     try:
         before = (instant - _DAY).astimezone(zone).utcoffset()
     except OverflowError:
         return False
-    now = instant.astimezone(zone).utcoffset()
-    return before is not None and now is not None and now > before
+    return before is not None and offset is not None and offset > before
 
 
 def _selects_wall_time(plain: Pattern, anchor_local: datetime, local: datetime) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 import pytest
@@ -12,8 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import fields
 
-from pytm4srv.holds.schemas import HoldSchema, ScheduleSchema
+from pytm4srv.holds.schedules import DetailedPreview
+from pytm4srv.holds.schemas import (
+    HoldSchema,
+    PreviewFireSchema,
+    ScheduleSchema,
+    dump_preview_fires,
+)
 from pytm4srv.machines.views import MachineSchema
+from pytm4srv.recurrence import Fire
 from pytm4srv.schemas import StrictSchema
 
 
@@ -54,9 +62,13 @@ schedule_rows = st.fixed_dictionaries(
         "weekdays": st.integers(min_value=0, max_value=127),
         "time_of_day": st.builds(time, st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
         "duration": st.none() | st.integers(1, 2**31 - 1).map(lambda m: timedelta(minutes=m)),
+        "timezone": st.none() | st.sampled_from(["UTC", "Europe/Berlin"]),
+        "skip": st.none() | st.lists(instants, max_size=3).map(sorted),
         "anchor": instants,
         "created": instants,
         "last_fire": st.none() | instants,
+        "next_fire": st.none() | instants,
+        "summary": st.none() | texts,
     }
 )
 SCHEMAS = {"hold": (HoldSchema, hold_rows), "schedule": (ScheduleSchema, schedule_rows)}
@@ -95,6 +107,40 @@ def test_a_missing_value_is_left_to_marshmallow(kind, data):
     assert gone not in dumped  # marshmallow leaves a missing value out
     assert dumped == marshmallows_own_dump(schema, partial)
     assert schema.dump(SimpleNamespace(**partial)) == dumped
+
+
+zones = st.sampled_from(
+    [UTC, ZoneInfo("America/Chicago"), ZoneInfo("Pacific/Apia"), timezone(timedelta(hours=5))]
+)
+preview_fires = st.tuples(
+    st.datetimes(
+        min_value=datetime(1, 1, 3), max_value=datetime(9990, 1, 1), timezones=st.just(UTC)
+    ),
+    zones,
+    st.none() | st.integers(1, 10**6),
+    st.booleans(),
+    st.lists(ids, max_size=3).map(sorted),
+)
+
+
+@given(rows=st.lists(preview_fires, max_size=5))
+def test_preview_fires_are_dumped_as_their_schema_dumps_them(rows):
+    fires = [Fire(start, start.astimezone(zone), shifted) for start, zone, _, shifted, _ in rows]
+    ends = [None if m is None else start + timedelta(minutes=m) for start, _, m, _, _ in rows]
+    preview = DetailedPreview(fires, ends, [conflicts for *_, conflicts in rows])
+    plain = [
+        {"start": f.instant, "end": end, "local": f.local, "shifted": f.shifted, "conflicts": c}
+        for f, end, c in zip(*preview, strict=True)
+    ]
+    expected = marshmallows_own_dump(PreviewFireSchema(many=True), plain, many=True)
+    assert dump_preview_fires(preview) == expected
+    assert list(PreviewFireSchema().dump_fields) == [
+        "start",
+        "end",
+        "local",
+        "shifted",
+        "conflicts",
+    ]
 
 
 def test_a_row_that_is_a_sequence_goes_marshmallows_way():

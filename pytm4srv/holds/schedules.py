@@ -16,7 +16,7 @@ import dataclasses
 import heapq
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -122,6 +122,14 @@ def preview(
     return recurrence.next_fires(pattern_of(fields), anchor, zone, start, count)
 
 
+class DetailedPreview(NamedTuple):
+    """The fires of a detailed preview (docs/API.md, Preview), field by field, in fire order."""
+
+    fires: list[recurrence.Fire]  # instant, local time, shifted
+    ends: list[datetime | None]
+    conflicts: list[list[int]]  # ids, ascending
+
+
 def detailed_preview(
     session: Session,
     fields: Mapping[str, Any],
@@ -130,13 +138,13 @@ def detailed_preview(
     fires: Sequence[datetime],
     duration: timedelta | None,
     machine_id: int | None,
-) -> list[dict[str, Any]]:
-    """The detailed answer of a preview (docs/API.md, Preview): each of ``fires`` with its end,
-    its wall time, whether it was moved out of a DST gap, and the ids of the holds of machine
-    ``machine_id`` in effect at some instant of it (none without a machine).
+) -> DetailedPreview:
+    """Each of ``fires`` with its end, its wall time, whether it was moved out of a DST gap, and
+    the ids of the holds of machine ``machine_id`` in effect at some instant of it (none without
+    a machine).
 
-    The holds come from one query, those in effect at some instant of [first start, last end),
-    ordered by start; one sweep over them matches every fire.
+    The holds come from one query, those in effect at some instant of [first start, last end);
+    one sweep over them matches every fire.
     """
     details = recurrence.fire_details(pattern_of(fields), anchor, zone, fires)
     ends = [_end(fire, duration) for fire in fires]
@@ -147,17 +155,9 @@ def detailed_preview(
             params["until"] = ends[-1]
         statement = holds_in_effect(bounded="until" in params)
         holds = session.connection().execute(statement, params).all()  # plain rows, no ORM
-    conflicts = _overlaps(fires, ends, holds)
-    return [
-        {
-            "start": detail.instant,
-            "end": end,
-            "local": detail.local,
-            "shifted": detail.shifted,
-            "conflicts": ids,
-        }
-        for detail, end, ids in zip(details, ends, conflicts, strict=True)
-    ]
+    none: list[int] = []
+    conflicts = _overlaps(fires, ends, holds) if holds else [none] * len(fires)
+    return DetailedPreview(details, ends, conflicts)
 
 
 def _end(start: datetime, duration: timedelta | None) -> datetime | None:

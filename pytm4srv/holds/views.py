@@ -36,6 +36,7 @@ from pytm4srv.holds.schemas import (
     PreviewSchema,
     ScheduleSchema,
     check_end_after_start,
+    dump_preview_fires,
 )
 from pytm4srv.schemas import ErrorSchema
 from pytm4srv.users.models import PLANNING_ROLES
@@ -139,7 +140,6 @@ PREVIEW_ANSWER = {
         {"type": "array", "items": PreviewFireSchema, "description": "With detail=1."},
     ]
 }
-PREVIEW_FIRES = PreviewFireSchema(many=True)
 
 
 def shown(schedule: MachineHoldSchedule) -> dict[str, Any]:
@@ -236,7 +236,7 @@ class PreviewSchedule(MethodView):
         known |= body
         duration, machine_id = known.get("duration"), known.get("machine_id")
         details = detailed_preview(db.session(), fields, anchor, zone, fires, duration, machine_id)
-        return PREVIEW_FIRES.dump(details)
+        return dump_preview_fires(details)
 
 
 def _validate(rule: Any, data: dict[str, Any]) -> None:
