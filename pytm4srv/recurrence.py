@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
-from itertools import islice
+from itertools import islice, takewhile
 from math import gcd
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -658,14 +658,22 @@ def _fires(
 
 
 def iter_fires(
-    pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime
+    pattern: Pattern,
+    anchor: datetime,
+    zone: tzinfo,
+    after: datetime,
+    until: datetime | None = None,
 ) -> Iterator[datetime]:
-    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes.
+    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes; with
+    `until`, only those up to it (the iteration then reads no local dates past it).
 
     `zone` is the zone of a pattern without a `timezone` of its own; the instants in
     `pattern.skip` are left out (as in `next_fires` and `fires_between`).
     """
-    return _fires(pattern, anchor, zone, after, None)
+    fires = _fires(pattern, anchor, zone, after, until)
+    if until is None:
+        return fires
+    return takewhile(lambda f: f <= until, fires)
 
 
 def next_fires(

@@ -55,6 +55,7 @@ SKIP_COUNT_LIMIT = 1000
 _FIRST = datetime.min.replace(tzinfo=UTC)
 _LAST = datetime.max.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
 
 _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
 #: What the run reads of a due schedule: the pattern, and what its holds and cursor need.
@@ -192,28 +193,28 @@ def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetim
     anchor = row["anchor"]
     cursor = cursor_of(row["last_fire"], row["created"])
     plan = _Plan()
-    fires = recurrence.iter_fires(pattern, anchor, zone, cursor)
+    # Bounded by until: the engine then converts only the local times up to it.
+    fires = recurrence.iter_fires(pattern, anchor, zone, cursor, until)
     fire = next(fires, None)
     last_skipped = None
     while fire is not None and fire < oldest:
         if plan.skipped == SKIP_COUNT_LIMIT:
             # Counting on would cost as much as the outage was long: jump to the window.
             plan.skipped_exact = False
-            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK)
+            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK, until)
             fire = next(fires, None)
             break
         plan.skipped += 1
         last_skipped = fire
         fire = next(fires, None)
     taken = None
-    while fire is not None and fire <= until:
+    while fire is not None:  # every fire left is in the window
         if fire not in skip:
             plan.starts.append(fire)
         taken = fire
         fire = next(fires, None)
-    while fire is not None and fire in skip:
-        fire = next(fires, None)
-    plan.next_fire = fire
+    # Every fire up to until is taken now, so the next one is the first after until.
+    plan.next_fire = _next_fire_after(pattern, skip, anchor, zone, until)
     if taken is not None:
         plan.last_fire = taken
     elif plan.skipped:
@@ -223,6 +224,28 @@ def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetim
             else _last_fire_before(pattern, anchor, zone, cursor, oldest)
         )
     return plan
+
+
+def _next_fire_after(
+    pattern: recurrence.Pattern,
+    skip: frozenset[datetime],
+    anchor: datetime,
+    zone: tzinfo,
+    after: datetime,
+) -> datetime | None:
+    """The first fire after ``after`` that is not in ``skip``. The day after is looked at
+    first, where a daily or hourly schedule's next fire is: far cheaper than an open-ended
+    look, which reads local times up to the end of the month (a daily schedule) or the day (an
+    hourly one)."""
+    soon = recurrence.fires_between(pattern, anchor, zone, after, _shift(after, _DAY))
+    fire = next((f for f in soon if f not in skip), None)
+    if fire is not None:
+        return fire
+    start = soon[-1] if soon else after
+    for fire in recurrence.iter_fires(pattern, anchor, zone, start):
+        if fire not in skip:
+            return fire
+    return None
 
 
 def _last_fire_before(
