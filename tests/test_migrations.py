@@ -7,6 +7,7 @@ import json
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from pytm4srv.db import make_engine
@@ -55,7 +56,8 @@ def test_0007_marks_rows_never_computed_and_gives_existing_rows_no_skip(tmp_path
     them; downgrading makes both kinds "not computed" again."""
     with fresh_database(tmp_path) as url:
         config = alembic_config(url)
-        command.upgrade(config, "0003_next_fire")
+        before = ScriptDirectory.from_config(config).get_revision("0007_schedule_zone_skip")
+        command.upgrade(config, before.down_revision)
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
@@ -89,7 +91,7 @@ def test_0007_marks_rows_never_computed_and_gives_existing_rows_no_skip(tmp_path
                 conn.execute(
                     text("UPDATE machine_hold_schedules SET timezone = 'Asia/Tokyo' WHERE id = 2")
                 )
-            command.downgrade(config, "0003_next_fire")
+            command.downgrade(config, before.down_revision)
             with engine.connect() as conn:
                 zones = conn.execute(
                     text("SELECT next_fire_zone FROM machine_hold_schedules ORDER BY id")

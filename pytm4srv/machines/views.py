@@ -18,8 +18,8 @@ blp = Blueprint("machines", __name__, url_prefix="/api/machines", description="M
 
 
 class MachineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
-    name = fields.String(dump_only=True)
+    id = fields.Integer(dump_only=True, metadata={"example": 1})
+    name = fields.String(dump_only=True, metadata={"example": "CNC mill 3"})
 
 
 @blp.route("/")

@@ -6,13 +6,19 @@ Expected instants are written out by hand, never taken from the recurrence engin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import marshmallow as ma
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text
 
+from pytm4srv.holds.schedules import DetailedPreview
+from pytm4srv.holds.schemas import PreviewFireSchema, dump_preview_fires
 from pytm4srv.models import MachineHold, MachineHoldSchedule
+from pytm4srv.recurrence import Fire
 
 SCHEDULES = "/api/machines/holds/schedules/"
 PREVIEW = "/api/machines/holds/schedules/previewSchedule"
@@ -419,3 +425,39 @@ def test_a_zone_unknown_to_this_host_answers_without_failing(make_schedule, staf
     r = staff.post(PREVIEW, json={"id": schedule.id})
     assert r.status_code == 422
     assert "Mars/Olympus_Mons" in r.json["errors"]["json"]["id"][0]
+
+
+# -- the detailed answer as its schema states it ---------------------------------------------------
+
+preview_fires = st.tuples(
+    st.datetimes(
+        min_value=datetime(1, 1, 3), max_value=datetime(9990, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from(
+        [UTC, ZoneInfo("America/Chicago"), ZoneInfo("Pacific/Apia"), timezone(timedelta(hours=5))]
+    ),
+    st.none() | st.integers(1, 10**6),
+    st.booleans(),
+    st.lists(st.integers(1, 2**31 - 1), max_size=3).map(sorted),
+)
+
+
+@given(rows=st.lists(preview_fires, max_size=5))
+def test_the_detailed_answer_is_its_schemas_dump(rows):
+    """dump_preview_fires writes out what PreviewFireSchema would answer, only sooner."""
+    fires = [Fire(start, start.astimezone(zone), shifted) for start, zone, _, shifted, _ in rows]
+    ends = [None if m is None else start + timedelta(minutes=m) for start, _, m, _, _ in rows]
+    preview = DetailedPreview(fires, ends, [conflicts for *_, conflicts in rows])
+    plain = [
+        {"start": f.instant, "end": end, "local": f.local, "shifted": f.shifted, "conflicts": c}
+        for f, end, c in zip(*preview, strict=True)
+    ]
+    schema = PreviewFireSchema(many=True)
+    assert dump_preview_fires(preview) == ma.Schema._serialize(schema, plain, many=True)
+    assert list(PreviewFireSchema().dump_fields) == [
+        "start",
+        "end",
+        "local",
+        "shifted",
+        "conflicts",
+    ]
