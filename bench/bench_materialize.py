@@ -6,9 +6,11 @@ Makes a scratch PostgreSQL database on the server (``pytm4srv_bench_mat_<random>
 and drops it at the end. Everything runs in this process, calling ``materialize()`` directly (the
 CLI adds only process start-up). Rounds are interleaved; medians are printed with their ratios.
 
-1. 10 000 daily schedules each due exactly once: a run (``materialize()``, which creates the
-   10 000 holds) against inserting the same 10 000 hold rows with one bulk insert (SQLAlchemy
-   Core executemany in one transaction). Target: run / bulk <= 3.
+1. 10 000 daily schedules each due exactly once, spread over five zones of their own (UTC,
+   America/Chicago, Australia/Lord_Howe, Pacific/Apia, Asia/Kolkata: each at the local time of
+   the same instant): a run (``materialize()``, which creates the 10 000 holds) against inserting
+   the same 10 000 hold rows with one bulk insert (SQLAlchemy Core executemany in one
+   transaction). Target: run / bulk <= 3.
 2. The same run again (nothing due) against the run of (1). Target: idle / run < 0.1.
 3. 200 hourly schedules created five years ago against 200 created a day ago: their first run
    (a day of catch-up plus the week ahead, 192-193 holds each) and the next hourly run (one hold
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from _support import REPO, machine_description, sqlalchemy_url
 from sqlalchemy import delete, insert, text
@@ -47,6 +50,7 @@ HORIZON = timedelta(hours=1)
 CATCH_UP = timedelta(0)
 DUE_ONCE = 10_000
 AGED = 200
+ZONES = ("UTC", "America/Chicago", "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata")
 
 HOLDS = MachineHold.__table__
 SCHEDULES = MachineHoldSchedule.__table__
@@ -143,14 +147,16 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
                     "indices": [],
                     "months": 4095,
                     "weekdays": 127,
-                    "time_of_day": fire.time(),
+                    "time_of_day": fire.astimezone(ZoneInfo(zone)).time(),
+                    "timezone": zone,
+                    "skip": (),
                     "duration": timedelta(minutes=45),
                     "anchor": created,
                     "created": created,
                     "next_fire": fire,
-                    "next_fire_zone": "UTC",
+                    "next_fire_zone": None,  # a zone of its own: exact
                 }
-                for i in range(DUE_ONCE)
+                for i, zone in ((i, ZONES[i % len(ZONES)]) for i in range(DUE_ONCE))
             ],
         )
         session.commit()
@@ -176,7 +182,7 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
             session.execute(
                 text(
                     "UPDATE machine_hold_schedules SET last_fire = NULL, next_fire = :fire,"
-                    " next_fire_zone = 'UTC'"
+                    " next_fire_zone = NULL"
                 ),
                 {"fire": fire},
             )
@@ -204,7 +210,7 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
 
     run_ratio = statistics.median(run_s) / statistics.median(bulk_s)
     idle_ratio = statistics.median(idle_s) / statistics.median(run_s)
-    print(f"\n{DUE_ONCE} schedules due once, medians of {rounds} rounds:")
+    print(f"\n{DUE_ONCE} schedules due once, in {len(ZONES)} zones, medians of {rounds} rounds:")
     print(f"  bulk insert of the {DUE_ONCE} holds  {ms(bulk_s)}")
     print(f"  materialize run creating them   {ms(run_s)}   run / bulk  = {run_ratio:.2f} (<= 3)")
     print(

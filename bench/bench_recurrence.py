@@ -6,7 +6,14 @@
     the same list (checked equal), printed as a ratio (target: engine <= 1.5x rrule).
 (b) sparse and never-firing schedules previewing count=1000 (or proving there are none):
     milliseconds, checked against the 50 ms budget, and the same schedules at count=10 and
-    count=100 to show that the cost follows the count, not the sparsity.
+    count=100 to show that the cost follows the count, not the sparsity; each read in the
+    zones below, given as the pattern's own ``timezone``.
+(c) a seeded random sweep of patterns (every frequency, intervals up to 2**31 - 1, single and
+    random masks, indices, never-firing ones included) at count=1000 in each zone: the slowest
+    ones, re-timed, against the same budget.
+
+Zones: UTC, America/Chicago, Australia/Lord_Howe (30-minute DST), Pacific/Apia (the skipped
+2011-12-30), Asia/Kolkata (+05:30).
 
 Timings are the best of several repeats (``timeit``); nothing here asserts an absolute time
 in a test suite, this script only reports and exits non-zero when a check fails.
@@ -14,8 +21,10 @@ in a test suite, this script only reports and exits non-zero when a check fails.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+import random
 import sys
 import timeit
 from collections.abc import Callable
@@ -32,6 +41,8 @@ from pytm4srv.recurrence import Pattern, never_fires, next_fires
 
 BUDGET_MS = 50.0
 RATIO_TARGET = 1.5
+ZONES = ("UTC", "America/Chicago", "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata")
+SWEEP_PATTERNS = 400
 
 
 def best_ms(fn: Callable[[], object], repeat: int = 7) -> float:
@@ -124,7 +135,6 @@ def sparse() -> bool:
     ok = True
     utc_2024 = datetime(2024, 1, 1, tzinfo=UTC)
     monday = datetime(2024, 1, 1, 12, tzinfo=UTC)
-    chicago = ZoneInfo("America/Chicago")
     cases: list[tuple[str, Pattern, datetime, datetime]] = [
         ("D every day (dense, for reference)", Pattern("D", time(8)), utc_2024, utc_2024),
         (
@@ -193,32 +203,81 @@ def sparse() -> bool:
     print()
     print(f"(b) sparse / never-firing schedules, count=1000 (budget {BUDGET_MS:.0f} ms)")
     print(
-        f"    {'schedule':44} {'zone':16} {'found':>5} {'n=10':>7} {'n=100':>7} "
+        f"    {'schedule':44} {'zone':19} {'found':>5} {'n=10':>7} {'n=100':>7} "
         f"{'n=1000':>7}  never_fires()"
     )
     for name, pattern, anchor, after in cases:
-        for zone in (UTC, chicago):
+        for zone_name in ZONES:
+            own = dataclasses.replace(pattern, timezone=zone_name)
 
             def run(
-                n: int,
-                p: Pattern = pattern,
-                a: datetime = anchor,
-                s: datetime = after,
-                z: tzinfo = zone,
+                n: int, p: Pattern = own, a: datetime = anchor, s: datetime = after
             ) -> list[datetime]:
-                return next_fires(p, a, z, s, n)
+                return next_fires(p, a, UTC, s, n)
 
             found = len(run(1000))
             times = [best_ms(lambda n=n: run(n), repeat=3) for n in (10, 100, 1000)]
             good = times[-1] < BUDGET_MS
             ok &= good
-            zname = "UTC" if zone is UTC else str(zone)
             print(
-                f"    {name:44} {zname:16} {found:5d} "
+                f"    {name:44} {zone_name:19} {found:5d} "
                 + " ".join(f"{t:7.3f}" for t in times)
                 + f"  {never_fires(pattern)}"
                 + ("" if good else "  <- over budget")
             )
+    return ok
+
+
+def random_pattern(rng: random.Random) -> Pattern:
+    frequency = rng.choice("YMWDH")
+    interval = rng.choice(
+        [1, 2, 3, 7, rng.randint(1, 10), rng.randint(1, 1000), rng.randint(1, 2**31 - 1)]
+    )
+    months = rng.choice([0xFFF, 1 << rng.randrange(12), rng.randint(0, 0xFFF)])
+    weekdays = rng.choice([0x7F, 1 << rng.randrange(7), rng.randint(0, 0x7F)])
+    indices = tuple(
+        rng.choice([rng.randint(1, 5), -rng.randint(1, 5), rng.randint(-366, 366) or 1])
+        for _ in range(rng.choice([0, 0, 1, 2]))
+    )
+    tod = time(rng.randrange(24), rng.choice([0, 30, rng.randrange(60)]))
+    return Pattern(frequency, tod, interval, indices, months, weekdays)
+
+
+def sweep() -> bool:
+    """Random patterns at count=1000 in every zone; the slowest re-timed against the budget."""
+    rng = random.Random(20271)
+    timed: list[tuple[float, str, Pattern, datetime]] = []
+    for _ in range(SWEEP_PATTERNS):
+        pattern = random_pattern(rng)
+        anchor = datetime(rng.randint(1000, 3000), rng.randint(1, 12), 1, tzinfo=UTC)
+        for zone_name in ZONES:
+            own = dataclasses.replace(pattern, timezone=zone_name)
+            began = timeit.default_timer()
+            next_fires(own, anchor, UTC, anchor, 1000)
+            once = timeit.default_timer() - began
+            timed.append((once * 1000, zone_name, own, anchor))
+    timed.sort(key=lambda row: row[0], reverse=True)
+    print()
+    print(
+        f"(c) {SWEEP_PATTERNS} random patterns x {len(ZONES)} zones at count=1000: "
+        f"median {timed[len(timed) // 2][0]:.3f} ms; the slowest five, re-timed:"
+    )
+    ok = True
+    for _, zone_name, own, anchor in timed[:5]:
+
+        def preview(p: Pattern = own, a: datetime = anchor) -> list[datetime]:
+            return next_fires(p, a, UTC, a, 1000)
+
+        ms = best_ms(preview, repeat=3)
+        good = ms < BUDGET_MS
+        ok &= good
+        found = len(next_fires(own, anchor, UTC, anchor, 1000))
+        print(
+            f"    {ms:7.3f} ms  {found:4d} found  {zone_name:19} {own.frequency} "
+            f"interval={own.interval} months={own.months:#05x} weekdays={own.weekdays:#04x} "
+            f"indices={list(own.indices)} {own.time_of_day} from {anchor.date()}"
+            + ("" if good else "  <- over budget")
+        )
     return ok
 
 
@@ -229,6 +288,7 @@ def main() -> int:
     )
     ok = typical()
     ok &= sparse()
+    ok &= sweep()
     print()
     print("all checks passed" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1

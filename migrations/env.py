@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -36,8 +38,33 @@ def run_migrations_online() -> None:
         os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
     engine = make_engine(url)
     with engine.connect() as connection:
-        _run(connection)
+        if connection.dialect.name == "sqlite":
+            with _foreign_keys_off(connection):
+                _run(connection)
+        else:
+            _run(connection)
     engine.dispose()
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Foreign keys unenforced while the migrations run, then checked (SQLite).
+
+    A batch migration rebuilds a table: new table, copy, drop the old one, rename. With foreign
+    keys enforced, dropping a table that others refer to deletes its rows first, and that runs
+    the others' ON DELETE actions (holds would lose their user_id). The pragma only takes effect
+    outside a transaction, so it is set on the driver's connection before the migrations begin.
+    """
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migrations left rows with broken foreign keys: {broken[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
 
 
 def _run(connection: Connection) -> None:

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 #: Largest value of a PostgreSQL ``integer`` column (ids, interval, duration in minutes).
 INT32_MAX = 2**31 - 1
@@ -135,6 +135,18 @@ def _from_iso(text: str, field: fields.Field[datetime]) -> datetime:
     if not MIN_INSTANT <= value <= MAX_INSTANT:
         raise field.make_error("range")
     return value
+
+
+class InstantSet(fields.List[datetime]):
+    """A set of instants: in, a list of them (any order, repeats allowed, at most
+    ``max_length``); out, ascending and each once."""
+
+    def __init__(self, *, max_length: int, **kwargs: Any) -> None:
+        super().__init__(Timestamp(), validate=validate.Length(max=max_length), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        instants = super()._deserialize(value, attr, data, **kwargs)
+        return sorted(set(instants))
 
 
 class TimeOfDay(fields.Field[time]):

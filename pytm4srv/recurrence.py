@@ -28,23 +28,31 @@ How it stays fast for every valid pattern:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache, partial
-from itertools import islice
+from itertools import islice, takewhile
 from math import gcd
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 __all__ = [
     "ALL_MONTHS",
     "ALL_WEEKDAYS",
     "FREQUENCIES",
+    "Fire",
     "Pattern",
+    "fire_details",
     "fires_between",
+    "is_zone_name",
     "iter_fires",
     "never_fires",
     "next_fires",
+    "zone_named",
+    "zone_of",
 ]
 
 FREQUENCIES = ("Y", "M", "W", "D", "H")
@@ -73,10 +81,19 @@ class Pattern:
     indices: tuple[int, ...] = ()  # non-zero, each in -366..366; () = all
     months: int = ALL_MONTHS  # 0..4095
     weekdays: int = ALL_WEEKDAYS  # 0..127
+    timezone: str | None = None  # IANA name of the zone the rules are read in; None: the default
+    skip: tuple[datetime, ...] = ()  # fire instants that do not fire (aware; kept as UTC)
 
     def __post_init__(self) -> None:
         if not isinstance(self.indices, tuple):  # a list straight from JSON, say
             object.__setattr__(self, "indices", tuple(self.indices))
+        if self.timezone is not None and (not isinstance(self.timezone, str) or not self.timezone):
+            raise ValueError("timezone must be a zone name or None")
+        if not isinstance(self.skip, list | tuple) or not all(
+            isinstance(s, datetime) and s.utcoffset() is not None for s in self.skip
+        ):
+            raise ValueError("skip must hold timezone-aware datetimes")
+        object.__setattr__(self, "skip", _utc_instants(self.skip))
         if self.frequency not in FREQUENCIES:
             raise ValueError(f"frequency must be one of {FREQUENCIES}")
         if self.time_of_day.tzinfo is not None or self.time_of_day.microsecond:
@@ -89,6 +106,19 @@ class Pattern:
             raise ValueError("months must be within 0..4095")
         if not 0 <= self.weekdays <= ALL_WEEKDAYS:
             raise ValueError("weekdays must be within 0..127")
+
+
+def _utc_instants(instants: Iterable[datetime]) -> tuple[datetime, ...]:
+    """Aware instants as UTC, ascending, each once; those past the UTC range dropped (no fire is
+    there). UTC, because an instant in a zone's gap or overlap compares unequal to every other
+    zone's (PEP 495)."""
+    utc: set[datetime] = set()
+    for instant in instants:
+        try:
+            utc.add(instant.astimezone(UTC))
+        except OverflowError:
+            pass
+    return tuple(sorted(utc))
 
 
 # --------------------------------------------------------------------------
@@ -694,11 +724,58 @@ def _iterate(
 # --------------------------------------------------------------------------
 
 
-def iter_fires(
-    pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_zone_name(name: str) -> bool:
+    """True when ``name`` is the IANA name of a zone this host's zone database holds."""
+    return name in _zone_names()
+
+
+@lru_cache(maxsize=512)
+def zone_named(name: str) -> tzinfo:
+    """The zone of an IANA name; ValueError when the zone database does not know it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def zone_of(pattern: Pattern, default: tzinfo) -> tzinfo:
+    """The zone ``pattern`` is read in: its own ``timezone``, or ``default`` when it has none."""
+    return default if pattern.timezone is None else zone_named(pattern.timezone)
+
+
+def _fires(
+    pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime, until: datetime | None
 ) -> Iterator[datetime]:
-    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes."""
-    return _iterate(pattern, anchor, zone, after, None)
+    """The fire instants in the pattern's zone, without the skipped ones."""
+    fires = _iterate(pattern, anchor, zone_of(pattern, zone), after, until)
+    if not pattern.skip:
+        return fires
+    skip = frozenset(pattern.skip)
+    return (f for f in fires if f not in skip)
+
+
+def iter_fires(
+    pattern: Pattern,
+    anchor: datetime,
+    zone: tzinfo,
+    after: datetime,
+    until: datetime | None = None,
+) -> Iterator[datetime]:
+    """Fire instants strictly after `after`, ascending, each once, as aware UTC datetimes; with
+    `until`, only those up to it (the iteration then reads no local dates past it).
+
+    `zone` is the zone of a pattern without a `timezone` of its own; the instants in
+    `pattern.skip` are left out (as in `next_fires` and `fires_between`).
+    """
+    fires = _fires(pattern, anchor, zone, after, until)
+    if until is None:
+        return fires
+    return takewhile(lambda f: f <= until, fires)
 
 
 def next_fires(
@@ -707,7 +784,7 @@ def next_fires(
     """The first `count` fire instants strictly after `after`."""
     if count <= 0:
         return []
-    return list(islice(_iterate(pattern, anchor, zone, after, None), count))
+    return list(islice(_fires(pattern, anchor, zone, after, None), count))
 
 
 def fires_between(
@@ -715,8 +792,101 @@ def fires_between(
 ) -> list[datetime]:
     """Every fire instant f with after < f <= until, ascending."""
     fires: list[datetime] = []
-    for instant in _iterate(pattern, anchor, zone, after, until):
+    for instant in _fires(pattern, anchor, zone, after, until):
         if instant > until:
             break
         fires.append(instant)
     return fires
+
+
+class Fire(NamedTuple):
+    """A fire instant as its schedule's zone shows it."""
+
+    instant: datetime  # aware UTC
+    local: datetime  # the same instant in the pattern's zone
+    #: The wall time the pattern asks for does not exist that day (a DST gap), so the instant
+    #: is that of a later wall time (rule 4 of docs/RECURRENCE.md, Rules).
+    shifted: bool
+
+
+_DAY = timedelta(days=1)
+
+
+def fire_details(
+    pattern: Pattern, anchor: datetime, zone: tzinfo, fires: Iterable[datetime]
+) -> list[Fire]:
+    """Each of ``fires`` (ascending fire instants of ``pattern`` with this anchor and default
+    zone) with its local time, and whether it was shifted out of a DST gap.
+
+    A fire is shifted when its own wall time is not one the pattern selects, i.e. it is the
+    instant of a selected wall time inside a gap. Only a fire whose wall time has the pattern's
+    time of day (for ``H``: its minutes and seconds) and that follows a change to a larger UTC
+    offset within the day before can be either; for those, whether the pattern selects the wall
+    time itself is asked of the engine in the fixed offset of that wall time. (A zone changes
+    its offset at most once within a day: the previous fire, when it is at most a day before,
+    has the same offset and followed no such change, tells that none happened since.)
+    """
+    z = zone_of(pattern, zone)
+    instants = list(fires)
+    local_times = [instant.astimezone(z) for instant in instants]
+    if z.utcoffset(None) is not None:  # one offset for all time (UTC, Etc/GMT+5): no gap
+        return [
+            Fire(instant, local, False)
+            for instant, local in zip(instants, local_times, strict=True)
+        ]
+    offsets = [local.utcoffset() for local in local_times]
+    tod = pattern.time_of_day
+    if pattern.frequency == "H":
+        on_time = [(t.minute, t.second) == (tod.minute, tod.second) for t in local_times]
+    else:
+        on_time = [t.time() == tod for t in local_times]
+    shifted = [not x for x in on_time]
+    # A fire need not be checked when the fire before it is at most a day before, has the same
+    # offset and followed no change: then no change happened within the day before it either.
+    # So check the first fire, those after a change of offset or a longer pause, and the one
+    # after each fire that followed a change.
+    pending = [
+        i
+        for i in range(len(instants) - 1, 0, -1)
+        if offsets[i] != offsets[i - 1] or instants[i] - instants[i - 1] > _DAY
+    ]
+    if instants:
+        pending.append(0)  # a stack, smallest index on top
+    plain: Pattern | None = None
+    checked = -1
+    while pending:
+        i = pending.pop()
+        if i <= checked:
+            continue
+        checked = i
+        if not _offset_grew(instants[i], offsets[i], z):
+            continue
+        if i + 1 < len(instants):
+            pending.append(i + 1)
+        if on_time[i]:
+            if plain is None:
+                plain = dataclasses.replace(pattern, timezone=None, skip=())
+            shifted[i] = not _selects_wall_time(plain, anchor.astimezone(z), local_times[i])
+    return list(map(Fire, instants, local_times, shifted))
+
+
+def _offset_grew(instant: datetime, offset: timedelta | None, zone: tzinfo) -> bool:
+    """Whether the UTC offset ``offset`` at ``instant`` is larger than a day before (a gap lies
+    between: gaps are at most a day long, 24 h on Pacific/Apia in 2011)."""
+    try:
+        before = (instant - _DAY).astimezone(zone).utcoffset()
+    except OverflowError:
+        return False
+    return before is not None and offset is not None and offset > before
+
+
+def _selects_wall_time(plain: Pattern, anchor_local: datetime, local: datetime) -> bool:
+    """Whether ``plain`` (no zone, no skip) selects the wall time of ``local``: asked in the
+    fixed offset of ``local``, where every wall time exists once and the periods, counted from
+    the anchor's wall time, are the same."""
+    offset = local.utcoffset()
+    assert offset is not None
+    fixed = timezone(offset)
+    wall = local.replace(tzinfo=fixed)
+    anchor = anchor_local.replace(tzinfo=fixed)
+    return bool(fires_between(plain, anchor, fixed, wall - _ONE_SECOND, wall))

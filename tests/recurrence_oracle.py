@@ -8,7 +8,8 @@ offsets (no PEP 495 ``fold`` arithmetic).  It is slow on purpose and only
 meant for bounded windows.
 
 The oracle works on the raw schedule fields, not on ``Pattern``, so that it
-does not depend on the engine's data model either.
+does not depend on the engine's data model either: the zone is passed in as
+the schedule's own, and ``skip`` is filtered here by plain set membership.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def _offset_at(zone: tzinfo, u: datetime) -> timedelta:
     u = min(max(u, _SAFE_MIN), _SAFE_MAX)
     local = zone.fromutc(u.replace(tzinfo=zone))
     return local.replace(tzinfo=None) - u
+
+
+def utc_offset(zone: tzinfo, instant: datetime) -> timedelta:
+    """UTC offset of the zone at an aware instant."""
+    return _offset_at(zone, instant.astimezone(UTC).replace(tzinfo=None))
 
 
 def _zone_key(zone: tzinfo) -> object:
@@ -119,6 +125,16 @@ def local_to_utc(zone: tzinfo, wall: datetime) -> datetime | None:
     gap takes the offset in force before the gap.  None when the instant is
     not representable (outside years 1..9999).
     """
+    return _solve(zone, wall)[0]
+
+
+def wall_time_exists(zone: tzinfo, wall: datetime) -> bool:
+    """True unless the naive local wall time ``wall`` lies in a gap of the zone."""
+    return _solve(zone, wall)[1]
+
+
+def _solve(zone: tzinfo, wall: datetime) -> tuple[datetime | None, bool]:
+    """(rule 4's naive UTC instant of ``wall`` or None, whether ``wall`` exists)."""
     try:
         lo = wall - 2 * ONE_DAY
     except OverflowError:
@@ -138,16 +154,16 @@ def local_to_utc(zone: tzinfo, wall: datetime) -> datetime | None:
         except OverflowError:
             continue
         if start <= u and (stop is None or u < stop):
-            return u
+            return u, True
     # No solution: wall lies in a gap at some transition; use the offset before it.
     for (_, off_before), (t, off_after) in zip(segs, segs[1:], strict=False):
         if t + off_before <= wall < t + off_after:
             try:
-                return wall - off_before
+                return wall - off_before, False
             except OverflowError:
-                return None
+                return None, False
     # Only left: wall times whose instant falls outside the datetime range.
-    return None
+    return None, True
 
 
 # --------------------------------------------------------------------------
@@ -238,14 +254,51 @@ def oracle_fires(
     zone: tzinfo,
     after: datetime,
     until: datetime,
+    skip: tuple[datetime, ...] | list[datetime] = (),
 ) -> list[datetime]:
-    """Every fire instant f with after < f <= until, ascending, once each (aware UTC)."""
+    """Every fire instant f with after < f <= until, ascending, once each (aware UTC), except
+    those equal to an instant of ``skip``."""
+    return [
+        instant
+        for instant, _ in oracle_details(
+            frequency=frequency,
+            time_of_day=time_of_day,
+            interval=interval,
+            indices=indices,
+            months=months,
+            weekdays=weekdays,
+            anchor=anchor,
+            zone=zone,
+            after=after,
+            until=until,
+            skip=skip,
+        )
+    ]
+
+
+def oracle_details(
+    *,
+    frequency: str,
+    time_of_day: time,
+    interval: int,
+    indices: tuple[int, ...] | list[int],
+    months: int,
+    weekdays: int,
+    anchor: datetime,
+    zone: tzinfo,
+    after: datetime,
+    until: datetime,
+    skip: tuple[datetime, ...] | list[datetime] = (),
+) -> list[tuple[datetime, bool]]:
+    """``oracle_fires`` with, for each fire, whether it is *shifted*: every selected wall time
+    whose instant it is lies in a DST gap (none of them exists)."""
     assert frequency in FREQUENCIES
     assert interval >= 1
     after_u = after.astimezone(UTC).replace(tzinfo=None)
     until_u = until.astimezone(UTC).replace(tzinfo=None)
     if until_u <= after_u:
         return []
+    skipped = {s.astimezone(UTC).replace(tzinfo=None) for s in skip}
 
     # Local dates whose candidates can land in (after, until]: offsets are
     # below 15 h and a gap shifts a wall time by at most 24 h, so 3 days of
@@ -275,7 +328,7 @@ def oracle_fires(
         d += ONE_DAY
 
     # 2.-4. eligible periods, indices, instants
-    instants: set[datetime] = set()
+    shifted: dict[datetime, bool] = {}
     for pid, cands in by_period.items():
         n = pid - period0
         if n < 0 or n % interval:
@@ -283,8 +336,8 @@ def oracle_fires(
         cands.sort()
         chosen = cands if frequency == "H" else _select(cands, tuple(indices))
         for wall in chosen:
-            u = local_to_utc(zone, wall)
-            if u is not None and after_u < u <= until_u:
-                instants.add(u)
+            u, exists = _solve(zone, wall)
+            if u is not None and after_u < u <= until_u and u not in skipped:
+                shifted[u] = shifted.get(u, True) and not exists
     # 5. ascending, once each
-    return [u.replace(tzinfo=UTC) for u in sorted(instants)]
+    return [(u.replace(tzinfo=UTC), shifted[u]) for u in sorted(shifted)]

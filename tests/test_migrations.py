@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from pytm4srv.db import make_engine
+from pytm4srv.holds.models import UNKNOWN_ZONE
 from pytm4srv.models import Base
 from tests.conftest import alembic_config, fresh_database
 
@@ -44,3 +48,54 @@ def test_alembic_resolves_the_same_url_as_the_app(monkeypatch, tmp_path):
     monkeypatch.delenv("PYTM4SRV_DATABASE_URL")
     assert database_url_from_env() == create_app().config["DATABASE_URL"]
     assert database_url_from_env().endswith("/instance/pytm4srv.sqlite")
+
+
+def test_0007_marks_rows_never_computed_and_gives_existing_rows_no_skip(tmp_path):
+    """Existing schedules get skip [] and no zone of their own; those whose next fire was never
+    computed (next_fire_zone NULL before 0007) get the unknown zone, so the next run computes
+    them; downgrading makes both kinds "not computed" again."""
+    with fresh_database(tmp_path) as url:
+        config = alembic_config(url)
+        before = ScriptDirectory.from_config(config).get_revision("0007_schedule_zone_skip")
+        command.upgrade(config, before.down_revision)
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO machines (id, name) VALUES (1, 'lathe')"))
+                for schedule_id, zone in ((1, None), (2, "UTC")):
+                    conn.execute(
+                        text(
+                            "INSERT INTO machine_hold_schedules (id, machine_id, name, reason,"
+                            " frequency, indices, time_of_day, anchor, created, next_fire_zone)"
+                            " VALUES (:id, 1, 'n', 'r', 'D', '[]', '08:00:00',"
+                            " '2027-01-04 00:00:00', '2027-01-04 00:00:00', :zone)"
+                        ),
+                        {"id": schedule_id, "zone": zone},
+                    )
+            command.upgrade(config, "head")
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT id, next_fire_zone, timezone, skip"
+                        " FROM machine_hold_schedules ORDER BY id"
+                    )
+                ).all()
+            assert [(r.id, r.next_fire_zone, r.timezone) for r in rows] == [
+                (1, UNKNOWN_ZONE, None),
+                (2, "UTC", None),
+            ]
+            # JSON text on SQLite, decoded by the driver on PostgreSQL.
+            skips = [json.loads(r.skip) if isinstance(r.skip, str) else r.skip for r in rows]
+            assert skips == [[], []]
+            with engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE machine_hold_schedules SET timezone = 'Asia/Tokyo' WHERE id = 2")
+                )
+            command.downgrade(config, before.down_revision)
+            with engine.connect() as conn:
+                zones = conn.execute(
+                    text("SELECT next_fire_zone FROM machine_hold_schedules ORDER BY id")
+                ).scalars()
+                assert list(zones) == [None, None]
+        finally:
+            engine.dispose()

@@ -146,7 +146,7 @@ def test_read_only_fields_are_marked(spec):
     schemas = spec["components"]["schemas"]
     for name in ("id", "user_id", "schedule_id"):
         assert schemas["Hold"]["properties"][name]["readOnly"] is True
-    for name in ("id", "created", "last_fire"):
+    for name in ("id", "created", "last_fire", "next_fire", "summary"):
         assert schemas["Schedule"]["properties"][name]["readOnly"] is True
 
 
@@ -183,8 +183,19 @@ def test_non_schema_answers_are_documented(spec):
     assert schema["additionalProperties"] == {"$ref": "#/components/schemas/Schedule"}
     preview = spec["paths"]["/api/machines/holds/schedules/previewSchedule"]["post"]
     schema = preview["responses"]["200"]["content"]["application/json"]["schema"]
-    assert schema["type"] == "array"
-    assert schema["items"]["type"] == "number"
+    plain, detailed = schema["oneOf"]
+    assert plain["type"] == "array"
+    assert plain["items"]["type"] == "number"
+    assert detailed["type"] == "array"
+    assert detailed["items"] == {"$ref": "#/components/schemas/PreviewFire"}
+    fire = spec["components"]["schemas"]["PreviewFire"]
+    assert set(fire["required"]) == {"start", "end", "local", "shifted", "conflicts"}
+    assert fire["properties"]["local"] == fire["properties"]["local"] | {"format": "date-time"}
+    assert fire["properties"]["conflicts"]["items"]["type"] == "integer"
+    detail = query_parameter(
+        spec, "/api/machines/holds/schedules/previewSchedule", "post", "detail"
+    )
+    assert detail["enum"] == [0, 1]
 
 
 def test_real_answers_match_the_document(spec, admin, machine):

@@ -13,6 +13,7 @@ every property test runs ``weight * max_examples`` examples of that profile.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -28,9 +29,23 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 try:  # tests/ may or may not be a package
-    from .recurrence_oracle import local_to_utc, oracle_fires, transitions_between
+    from .recurrence_oracle import (
+        local_to_utc,
+        oracle_details,
+        oracle_fires,
+        transitions_between,
+        utc_offset,
+        wall_time_exists,
+    )
 except ImportError:
-    from recurrence_oracle import local_to_utc, oracle_fires, transitions_between
+    from recurrence_oracle import (
+        local_to_utc,
+        oracle_details,
+        oracle_fires,
+        transitions_between,
+        utc_offset,
+        wall_time_exists,
+    )
 
 from pytm4srv import recurrence as rec  # the interface under test, nothing else
 
@@ -98,7 +113,18 @@ def time_limit(seconds: float, what: str = "engine call"):
 # zones and interesting instants
 # --------------------------------------------------------------------------
 
-ZONE_NAMES = ("UTC", "America/Chicago", "Europe/London", "Australia/Lord_Howe", "Pacific/Apia")
+ZONE_NAMES = (
+    "UTC",
+    "America/Chicago",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+    "Asia/Kolkata",
+)
+#: Zones given to patterns as their own ``timezone`` (the engine's default zone is then a decoy).
+OWN_ZONE_NAMES = ("UTC", "America/Chicago", "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata")
+#: A default zone that a pattern with its own zone must not be read in.
+DECOY = timezone(timedelta(hours=5, minutes=45))
 ZONES: dict[str, tzinfo] = {name: ZoneInfo(name) for name in ZONE_NAMES}
 CHICAGO = ZONES["America/Chicago"]
 LORD_HOWE = ZONES["Australia/Lord_Howe"]
@@ -345,9 +371,14 @@ class Case:
 
 
 @st.composite
-def cases(draw, frequencies: str = "YMWDH", zero_masks: bool = False) -> Case:
+def cases(
+    draw,
+    frequencies: str = "YMWDH",
+    zero_masks: bool = False,
+    zones: tuple[str, ...] = ZONE_NAMES + ("timezone.utc",),
+) -> Case:
     freq = draw(st.sampled_from(frequencies))
-    zone_name = draw(st.sampled_from(ZONE_NAMES + ("timezone.utc",)))
+    zone_name = draw(st.sampled_from(zones))
     zone = UTC if zone_name == "timezone.utc" else ZONES[zone_name]
     hot_name = "UTC" if zone_name == "timezone.utc" else zone_name
     interval = draw(intervals)
@@ -552,6 +583,204 @@ def test_output_is_utc():
     after = datetime(2024, 3, 1, tzinfo=CHICAGO)
     for f in rec.next_fires(p, after, CHICAGO, after, 5):
         assert f.tzinfo is UTC
+
+
+# --------------------------------------------------------------------------
+# a schedule's own zone and skipped instants
+# --------------------------------------------------------------------------
+
+
+def own_zone_pattern(c: Case, skip: list[datetime]) -> Pattern:
+    """The case's pattern, read in its own zone (by name) and skipping ``skip``."""
+    return Pattern(
+        frequency=c.frequency,
+        time_of_day=c.time_of_day,
+        interval=c.interval,
+        indices=c.indices,
+        months=c.months,
+        weekdays=c.weekdays,
+        timezone=c.zone.key,
+        skip=tuple(skip),
+    )
+
+
+def draw_skip(data, fires: list[datetime], zone: tzinfo) -> list[datetime]:
+    """Some of ``fires`` (in any zone's notation), and a few instants that are no fire."""
+    chosen = data.draw(st.lists(st.sampled_from(fires), max_size=8)) if fires else []
+    others = data.draw(st.lists(free_instants(), max_size=3))
+    how = data.draw(st.sampled_from(["utc", "zone", "fixed"]))
+    return [express(f, how, zone) for f in chosen] + others
+
+
+@_settings(0.5)
+@given(c=cases(zones=OWN_ZONE_NAMES), data=st.data())
+def test_own_zone_and_skip_match_oracle(c: Case, data) -> None:
+    """A pattern's own zone wins over the default zone; skipped instants are left out."""
+    _describe(c)
+    fires = c.oracle()
+    skip = draw_skip(data, fires, c.zone)
+    note(f"skip={[s.isoformat() for s in skip]}")
+    skipped = {s.astimezone(UTC) for s in skip}
+    expected = [f for f in fires if f not in skipped]
+    p = own_zone_pattern(c, skip)
+    with time_limit(ENGINE_TIME_LIMIT, "fires_between"):
+        got = rec.fires_between(p, c.anchor, DECOY, c.after, c.until)
+    assert_well_formed(got, c.after, c.until)
+    assert got == expected
+
+
+@_settings(0.3)
+@given(
+    c=cases(zones=OWN_ZONE_NAMES),
+    count=st.one_of(st.integers(1, 5), st.integers(6, 60)),
+    data=st.data(),
+)
+def test_next_fires_with_skip_still_answers_count(c: Case, count: int, data) -> None:
+    """Skipped fires do not count: next_fires answers `count` instants when as many remain."""
+    _describe(c)
+    kwargs = dict(
+        frequency=c.frequency,
+        time_of_day=c.time_of_day,
+        interval=c.interval,
+        indices=c.indices,
+        months=c.months,
+        weekdays=c.weekdays,
+        anchor=c.anchor,
+        zone=c.zone,
+    )
+    window = WINDOW[c.frequency]
+    skip = draw_skip(data, oracle_fires(**kwargs, after=c.after, until=c.after + window), c.zone)
+    expected: list[datetime] = []
+    until = c.after
+    for _ in range(MAX_WINDOWS):
+        start, until = until, until + window
+        expected += oracle_fires(**kwargs, after=start, until=until, skip=skip)
+        if len(expected) >= count:
+            break
+    p = own_zone_pattern(c, skip)
+    with time_limit(ENGINE_TIME_LIMIT, "next_fires"):
+        got = rec.next_fires(p, c.anchor, DECOY, c.after, count)
+        lazy = list(islice(rec.iter_fires(p, c.anchor, DECOY, c.after), count))
+    assert lazy == got
+    assert_well_formed(got, c.after)
+    if len(expected) >= count:
+        assert got == expected[:count]
+    else:
+        assert [f for f in got if f <= until] == expected
+
+
+@_settings(0.5)
+@given(c=cases(zones=OWN_ZONE_NAMES))
+def test_fire_details_match_oracle(c: Case) -> None:
+    """Local time and `shifted` of every fire: shifted exactly when each selected wall time
+    that lands on the instant lies in a DST gap."""
+    _describe(c)
+    expected = oracle_details(
+        frequency=c.frequency,
+        time_of_day=c.time_of_day,
+        interval=c.interval,
+        indices=c.indices,
+        months=c.months,
+        weekdays=c.weekdays,
+        anchor=c.anchor,
+        zone=c.zone,
+        after=c.after,
+        until=c.until,
+    )
+    event(f"shifted fires: {_bucket(sum(shifted for _, shifted in expected))}")
+    p = own_zone_pattern(c, [])
+    with time_limit(ENGINE_TIME_LIMIT, "fire_details"):
+        fires = rec.fires_between(p, c.anchor, DECOY, c.after, c.until)
+        details = rec.fire_details(p, c.anchor, DECOY, fires)
+    assert [(d.instant, d.shifted) for d in details] == expected
+    for d in details:
+        assert d.local.astimezone(UTC) == d.instant  # (`==` across zones: PEP 495 folds)
+        assert d.local.utcoffset() == utc_offset(c.zone, d.instant)
+        wall = d.local.replace(tzinfo=None)
+        assert wall_time_exists(c.zone, wall)
+        if not d.shifted:  # an unshifted fire shows the wall time the pattern asks for
+            if c.frequency == "H":
+                assert (wall.minute, wall.second) == (c.time_of_day.minute, c.time_of_day.second)
+            else:
+                assert wall.time() == c.time_of_day
+
+
+def test_a_daily_fire_in_the_spring_gap_is_shifted():
+    p = Pattern("D", time(2, 30), timezone="America/Chicago")
+    anchor = u(2024, 1, 1)
+    fires = rec.fires_between(p, anchor, UTC, u(2024, 3, 9), u(2024, 3, 12))
+    details = rec.fire_details(p, anchor, UTC, fires)
+    assert [(d.local.isoformat(), d.shifted) for d in details] == [
+        ("2024-03-09T02:30:00-06:00", False),
+        ("2024-03-10T03:30:00-05:00", True),
+        ("2024-03-11T02:30:00-05:00", False),
+    ]
+
+
+def test_every_other_hour_across_the_gap_is_shifted_only_where_moved():
+    # 00:30, 02:30 (does not exist: 03:30 CDT, which is no eligible hour), 04:30, ...
+    p = Pattern("H", time(0, 30), interval=2, timezone="America/Chicago")
+    anchor = datetime(2024, 3, 10, 0, 30, tzinfo=CHICAGO)
+    fires = rec.next_fires(p, anchor, UTC, anchor - timedelta(minutes=1), 3)
+    details = rec.fire_details(p, anchor, UTC, fires)
+    assert [(d.local.isoformat(), d.shifted) for d in details] == [
+        ("2024-03-10T00:30:00-06:00", False),
+        ("2024-03-10T03:30:00-05:00", True),
+        ("2024-03-10T04:30:00-05:00", False),
+    ]
+    # Hourly, 03:30 is asked for too: the one instant is that existing wall time.
+    hourly = dataclasses.replace(p, interval=1)
+    fires = rec.next_fires(hourly, anchor, UTC, anchor, 2)
+    details = rec.fire_details(hourly, anchor, UTC, fires)
+    assert [(d.local.isoformat(), d.shifted) for d in details] == [
+        ("2024-03-10T01:30:00-06:00", False),
+        ("2024-03-10T03:30:00-05:00", False),
+    ]
+
+
+def test_apias_skipped_day_is_shifted_unless_the_next_day_is_asked_for_too():
+    anchor = u(2011, 1, 1)
+    for indices, shifted in (((30,), True), ((30, 31), False), ((31,), False)):
+        p = Pattern("M", time(8), indices=indices, timezone="Pacific/Apia")
+        [fire] = rec.fires_between(p, anchor, UTC, u(2011, 12, 1), u(2012, 1, 1))
+        [detail] = rec.fire_details(p, anchor, UTC, [fire])
+        assert detail.local.isoformat() == "2011-12-31T08:00:00+14:00"
+        assert detail.shifted is shifted, indices
+
+
+def test_skip_takes_instants_in_any_zone_and_ignores_non_fires():
+    daily = Pattern("D", time(8), timezone="Asia/Kolkata")
+    anchor = after = u(2027, 1, 1)
+    fires = rec.next_fires(daily, anchor, UTC, after, 4)
+    assert fires == [u(2027, 1, 1, 2, 30), u(2027, 1, 2, 2, 30), u(2027, 1, 3, 2, 30),
+                     u(2027, 1, 4, 2, 30)]  # fmt: skip
+    kolkata = ZoneInfo("Asia/Kolkata")
+    skipping = dataclasses.replace(
+        daily, skip=(fires[1].astimezone(kolkata), fires[2], u(2027, 1, 2, 8))
+    )
+    assert skipping.skip == (fires[1], u(2027, 1, 2, 8), fires[2])  # UTC, ascending, once
+    assert rec.next_fires(skipping, anchor, UTC, after, 3) == [
+        fires[0], fires[3], u(2027, 1, 5, 2, 30)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "", "../etc/passwd", "utc"])
+def test_unknown_zone_names_are_refused(name):
+    assert not rec.is_zone_name(name)
+    if name:
+        with pytest.raises(ValueError):
+            p = Pattern("D", time(8), timezone=name)
+            rec.next_fires(p, u(2027, 1, 1), UTC, u(2027, 1, 1), 1)
+    else:
+        with pytest.raises(ValueError):
+            Pattern("D", time(8), timezone=name)
+
+
+@pytest.mark.parametrize("name", OWN_ZONE_NAMES)
+def test_the_zones_tested_are_zone_names(name):
+    assert rec.is_zone_name(name)
+    assert rec.zone_of(Pattern("D", time(8), timezone=name), DECOY) == ZoneInfo(name)
+    assert rec.zone_of(Pattern("D", time(8)), DECOY) is DECOY
 
 
 # --------------------------------------------------------------------------

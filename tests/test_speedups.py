@@ -148,11 +148,15 @@ schedule_rows = st.fixed_dictionaries(
         "weekdays": st.integers(min_value=0, max_value=127),
         "time_of_day": st.builds(time, st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
         "duration": st.none() | st.integers(1, 2**31 - 1).map(lambda m: timedelta(minutes=m)),
+        "timezone": st.none() | st.sampled_from(["UTC", "Europe/Berlin"]),
+        "skip": st.none() | st.lists(instants, max_size=3).map(sorted),
         "anchor": instants,
         "created": instants,
         "last_fire": st.none() | instants,
-        # Columns the schema does not show are ignored.
         "next_fire": st.none() | instants,
+        "summary": st.none() | texts,
+        # Columns the schema does not show are ignored.
+        "next_fire_zone": st.none() | st.sampled_from(["", "UTC"]),
     }
 )
 SCHEMAS = {"hold": (HoldSchema, hold_rows), "schedule": (ScheduleSchema, schedule_rows)}

@@ -9,7 +9,7 @@ keeps the new names.
 (docs/API.md, History). It starts empty: what happened before this migration is not known.
 
 Revision ID: 0008_history
-Revises: 0005_idempotency_keys
+Revises: 0007_schedule_zone_skip
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_history"
-down_revision = "0005_idempotency_keys"
+down_revision = "0007_schedule_zone_skip"
 branch_labels = None
 depends_on = None
 

@@ -6,12 +6,16 @@ catch-up, skips the older ones, and moves the cursor to the last f it took.
 
 How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's view):
 
-- Every schedule stores ``next_fire``, its first fire after the cursor, and ``next_fire_zone``, the
-  zone that was computed in. The schedule views (``schedules.refresh_next_fire``) and the run
-  keep it current, so the due schedules are one indexed query: ``next_fire_zone = Z AND next_fire
-  <= until``. A row computed in another zone (``PYTM4SRV_TIMEZONE`` changed, or a row from before
-  migration 0003) is due as well and gets recomputed: the stored value is only ever used to *find*
-  schedules; the fires themselves are always computed afresh from the cursor.
+- Every schedule stores ``next_fire``, its first fire after the cursor that is not skipped, and
+  ``next_fire_zone``: NULL for a schedule with a zone of its own (the value depends on no
+  setting), else the service zone it was computed in. The schedule views
+  (``schedules.refresh_next_fire``) and the run keep it current, so the due schedules are one
+  indexed query: ``next_fire <= until`` with ``next_fire_zone`` NULL or Z. A row computed in
+  another service zone (``PYTM4SRV_TIMEZONE`` changed, or a row never computed) is due as well
+  and gets recomputed: the stored value is only ever used to *find* schedules; the fires
+  themselves are always computed afresh from the cursor, each schedule in its own zone.
+- A fire in the schedule's ``skip`` is taken like any other, without a hold: the cursor moves
+  past it.
 - Schedules are processed in small batches, each one short transaction: lock the batch (``FOR
   UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting; once
   nothing unlocked is due, a run waits for the locked rows, which a concurrent run with an
@@ -27,6 +31,7 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -50,6 +55,7 @@ SKIP_COUNT_LIMIT = 1000
 _FIRST = datetime.min.replace(tzinfo=UTC)
 _LAST = datetime.max.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
 
 _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
 #: What the run reads of a due schedule: the pattern, and what its holds and cursor need.
@@ -168,11 +174,12 @@ def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Selec
     deadlock each other (the skipping ones never wait).
     """
     s = _SCHEDULES.c
-    # A stored next_fire of another zone (or none computed yet) says nothing: recompute those.
-    # `<` / `>` rather than `<>` so that both stay range scans of the same index.
+    # next_fire_zone NULL: the schedule's own zone, exact; Z: computed in this run's zone. A
+    # stored next_fire of another zone (or the unknown zone '') says nothing: recompute those.
+    # Four arms, each a range scan of the one index; `<` / `>` rather than `<>` for that.
     due = or_(
+        and_(s.next_fire_zone.is_(None), s.next_fire <= until),
         and_(s.next_fire_zone == zone, s.next_fire <= until),
-        s.next_fire_zone.is_(None),
         s.next_fire_zone < zone,
         s.next_fire_zone > zone,
     )
@@ -183,30 +190,42 @@ def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Selec
 
 
 def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetime) -> _Plan:
-    """The fires one schedule takes in this run, and where its cursor goes."""
+    """The fires one schedule takes in this run, and where its cursor goes.
+
+    ``zone`` is the service zone, for a schedule without one of its own. A fire in the schedule's
+    ``skip`` is taken like any other but gets no hold.
+    """
     pattern = pattern_of(row)
+    skip = frozenset(pattern.skip)
+    if skip:
+        pattern = dataclasses.replace(pattern, skip=())  # the cursor passes skipped fires too
     anchor = row["anchor"]
     cursor = cursor_of(row["last_fire"], row["created"])
     plan = _Plan()
-    fires = recurrence.iter_fires(pattern, anchor, zone, cursor)
+    # Bounded by until: the engine then converts only the local times up to it.
+    fires = recurrence.iter_fires(pattern, anchor, zone, cursor, until)
     fire = next(fires, None)
     last_skipped = None
     while fire is not None and fire < oldest:
         if plan.skipped == SKIP_COUNT_LIMIT:
             # Counting on would cost as much as the outage was long: jump to the window.
             plan.skipped_exact = False
-            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK)
+            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK, until)
             fire = next(fires, None)
             break
         plan.skipped += 1
         last_skipped = fire
         fire = next(fires, None)
-    while fire is not None and fire <= until:
-        plan.starts.append(fire)
+    taken = None
+    while fire is not None:  # every fire left is in the window
+        if fire not in skip:
+            plan.starts.append(fire)
+        taken = fire
         fire = next(fires, None)
-    plan.next_fire = fire
-    if plan.starts:
-        plan.last_fire = plan.starts[-1]
+    # Every fire up to until is taken now, so the next one is the first after until.
+    plan.next_fire = _next_fire_after(pattern, skip, anchor, zone, until)
+    if taken is not None:
+        plan.last_fire = taken
     elif plan.skipped:
         plan.last_fire = (
             last_skipped
@@ -214,6 +233,28 @@ def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetim
             else _last_fire_before(pattern, anchor, zone, cursor, oldest)
         )
     return plan
+
+
+def _next_fire_after(
+    pattern: recurrence.Pattern,
+    skip: frozenset[datetime],
+    anchor: datetime,
+    zone: tzinfo,
+    after: datetime,
+) -> datetime | None:
+    """The first fire after ``after`` that is not in ``skip``. The day after is looked at
+    first, where a daily or hourly schedule's next fire is: far cheaper than an open-ended
+    look, which reads local times up to the end of the month (a daily schedule) or the day (an
+    hourly one)."""
+    soon = recurrence.fires_between(pattern, anchor, zone, after, _shift(after, _DAY))
+    fire = next((f for f in soon if f not in skip), None)
+    if fire is not None:
+        return fire
+    start = soon[-1] if soon else after
+    for fire in recurrence.iter_fires(pattern, anchor, zone, start):
+        if fire not in skip:
+            return fire
+    return None
 
 
 def _last_fire_before(

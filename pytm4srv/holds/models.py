@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -13,7 +14,9 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from pytm4srv.db import Base
 from pytm4srv.recurrence import ALL_MONTHS, ALL_WEEKDAYS, FREQUENCIES
@@ -22,6 +25,38 @@ REASON_LENGTH = 500
 NOTES_LENGTH = 10_000
 SCHEDULE_NAME_LENGTH = 200
 ZONE_NAME_LENGTH = 100
+#: Most instants a schedule's ``skip`` holds.
+MAX_SKIP = 1000
+#: ``next_fire_zone`` of a row whose next fire must be computed afresh (migration 0007).
+UNKNOWN_ZONE = ""
+
+
+class InstantList(TypeDecorator[tuple[datetime, ...]]):
+    """A set of instants: a tuple of aware UTC datetimes, ascending, in Python; a JSON array of
+    ISO 8601 UTC strings in the database.
+
+    Reading is tolerant: a stored value that is not such an array (written outside the API)
+    reads as None, which the schedule's readers treat as a row they cannot use, rather than
+    failing every query that loads the row.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> list[str]:
+        instants = sorted({instant.astimezone(UTC) for instant in value})
+        return [instant.isoformat() for instant in instants]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[datetime, ...] | None:
+        if not isinstance(value, list):
+            return None
+        try:
+            instants = {datetime.fromisoformat(text) for text in value}
+            if any(instant.utcoffset() is None for instant in instants):
+                return None
+            return tuple(sorted(instant.astimezone(UTC) for instant in instants))
+        except (TypeError, ValueError, OverflowError):
+            return None
 
 
 class MachineHold(Base):
@@ -85,8 +120,8 @@ class MachineHoldSchedule(Base):
         CheckConstraint('"interval" >= 1', name="interval_positive"),
         CheckConstraint(f"months >= 0 AND months <= {ALL_MONTHS}", name="months_range"),
         CheckConstraint(f"weekdays >= 0 AND weekdays <= {ALL_WEEKDAYS}", name="weekdays_range"),
-        # The materializer's due query: next_fire_zone = Z AND next_fire <= until, and the rows
-        # computed in another zone (migration 0003, docs/MATERIALIZER.md).
+        # The materializer's due query: next_fire <= until with next_fire_zone NULL or Z, and the
+        # rows computed in another zone (migrations 0003 and 0007, docs/MATERIALIZER.md).
         Index("ix_machine_hold_schedules_next_fire_zone_next_fire", "next_fire_zone", "next_fire"),
     )
 
@@ -102,6 +137,10 @@ class MachineHoldSchedule(Base):
         default=ALL_WEEKDAYS, server_default=text(str(ALL_WEEKDAYS))
     )
     time_of_day: Mapped[time]
+    #: IANA name of the zone the pattern is read in; NULL: the service's (``PYTM4SRV_TIMEZONE``).
+    timezone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))
+    #: Fire instants that make no hold; None when the stored value cannot be read.
+    skip: Mapped[tuple[datetime, ...]] = mapped_column(InstantList, default=tuple)
     #: How long each created hold lasts; NULL means indefinite.
     duration: Mapped[timedelta | None] = mapped_column(Interval)
     #: Fixes the phase of `interval` (docs/RECURRENCE.md, Rules).
@@ -110,11 +149,13 @@ class MachineHoldSchedule(Base):
     created: Mapped[datetime]
     #: The last fire instant the materializer processed; NULL before the first.
     last_fire: Mapped[datetime | None]
-    #: The first fire instant after the cursor, as computed in the zone ``next_fire_zone``; NULL
-    #: when there is none (or not computed yet). Kept by the schedule views and the materializer
-    #: (``pytm4srv.holds.schedules.refresh_next_fire``), never by clients.
+    #: The first fire instant after the cursor that is not skipped; NULL when there is none. Kept
+    #: by the schedule views and the materializer (``pytm4srv.holds.schedules.refresh_next_fire``),
+    #: never by clients.
     next_fire: Mapped[datetime | None]
-    #: The IANA name of the zone ``next_fire`` was computed in; NULL before the first computation.
+    #: The service zone ``next_fire`` was computed in, for a schedule without a ``timezone`` of
+    #: its own; NULL for one with its own (its ``next_fire`` depends on no setting);
+    #: ``UNKNOWN_ZONE`` for a row whose next fire is to be computed afresh.
     next_fire_zone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))
     #: When the schedule was created or last changed through the API (``revisions.touch``).
     modified: Mapped[datetime] = mapped_column(server_default=func.now())

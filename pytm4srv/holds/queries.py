@@ -78,3 +78,20 @@ def _hold_list_statement(
         stmt = stmt.where(false())
     stmt = stmt.order_by(MachineHold.start, MachineHold.id)
     return stmt.offset(bindparam("offset")).limit(bindparam("limit"))
+
+
+_SPAN_COLUMNS: tuple[Any, ...] = (MachineHold.id, MachineHold.start, MachineHold.end)
+
+
+@functools.cache
+def holds_in_effect(*, bounded: bool) -> Select[Any]:
+    """(id, start, end) of the holds of machine ``machine`` in effect at some instant of
+    [``since``, ``until``) (``bounded``) or of [``since``, forever), ordered by start."""
+    hold = MachineHold
+    stmt = select(*_SPAN_COLUMNS).where(
+        hold.machine_id == bindparam("machine"),
+        or_(hold.end.is_(None), hold.end > bindparam("since")),
+    )
+    if bounded:
+        stmt = stmt.where(hold.start < bindparam("until"))
+    return stmt.order_by(hold.start, hold.id)

@@ -4,16 +4,27 @@ The pattern fields of a schedule are those of :class:`recurrence.Pattern`, liste
 columns the materializer reads, the preview's merge of stored and sent fields and the defaults all
 come from :data:`PATTERN_FIELDS`. The schedule views and the materializer both keep a schedule's
 stored ``next_fire`` with :func:`refresh_next_fire`.
+
+A stored row the API would not have written (a value changed outside it) must not make a read
+fail: :func:`answer` then shows what it can, and :func:`refresh_next_fire` leaves the row for the
+next materializer run to report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import datetime, tzinfo
-from typing import Any
+import heapq
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, NamedTuple
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from pytm4srv import recurrence
+from pytm4srv.holds.models import UNKNOWN_ZONE, MachineHoldSchedule
+from pytm4srv.holds.queries import holds_in_effect
+from pytm4srv.summary import describe
 
 #: The schedule fields that decide when it fires, in the engine's order.
 PATTERN_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(recurrence.Pattern))
@@ -25,9 +36,15 @@ PATTERN_DEFAULTS: dict[str, Any] = {
     if f.default is not dataclasses.MISSING
 }
 
+#: The stored columns of a schedule, as answers show them.
+_COLUMNS = tuple(attribute.key for attribute in inspect(MachineHoldSchedule).column_attrs)
+
 
 def pattern_of(source: Mapping[str, Any] | Any) -> recurrence.Pattern:
-    """The pattern of a schedule: a stored one, a database row or a mapping of its fields."""
+    """The pattern of a schedule: a stored one, a database row or a mapping of its fields.
+
+    ValueError when a field holds what no pattern can (a row written outside the API).
+    """
     if isinstance(source, Mapping):
         return recurrence.Pattern(**{name: source[name] for name in PATTERN_FIELDS})
     return recurrence.Pattern(**{name: getattr(source, name) for name in PATTERN_FIELDS})
@@ -49,20 +66,140 @@ def zone_name(zone: tzinfo) -> str:
     return key if isinstance(key, str) else str(zone)
 
 
+def next_fire_zone(timezone: str | None, zone: tzinfo) -> str | None:
+    """What ``next_fire_zone`` holds for a next fire computed now with service zone ``zone``."""
+    return None if timezone is not None else zone_name(zone)
+
+
 def refresh_next_fire(schedule: Any, zone: tzinfo) -> None:
-    """Store the schedule's first fire instant after its cursor, computed in ``zone``.
+    """Store the schedule's first fire instant after its cursor that is not skipped, read in its
+    own zone, or in ``zone`` (the service's) when it has none.
 
     Called whenever a schedule is created or changed, so that the materializer's due query finds
-    it (docs/MATERIALIZER.md, How it works).
+    it (docs/MATERIALIZER.md, Design). A row that cannot be read is stored as due with the
+    unknown zone: the next run takes it up, or names it.
     """
+    try:
+        schedule.next_fire = _next_fire(schedule, zone)
+    except ValueError:
+        schedule.next_fire, schedule.next_fire_zone = None, UNKNOWN_ZONE
+    else:
+        schedule.next_fire_zone = next_fire_zone(schedule.timezone, zone)
+
+
+def _next_fire(schedule: Any, zone: tzinfo) -> datetime | None:
     cursor = cursor_of(schedule.last_fire, schedule.created)
     fires = recurrence.next_fires(pattern_of(schedule), schedule.anchor, zone, cursor, 1)
-    schedule.next_fire = fires[0] if fires else None
-    schedule.next_fire_zone = zone_name(zone)
+    return fires[0] if fires else None
+
+
+def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
+    """A stored schedule as the API shows it: its columns, its next fire and its summary.
+
+    ``next_fire`` is the stored one, unless it was computed in another service zone than
+    ``zone`` (``PYTM4SRV_TIMEZONE`` changed since, and no run has recomputed it yet): then it is
+    computed here. A value that cannot be read shows as null (docs/API.md, Schedule fields).
+    """
+    values = {name: getattr(schedule, name) for name in _COLUMNS}
+    if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
+        try:
+            values["next_fire"] = _next_fire(schedule, zone)
+        except ValueError:
+            values["next_fire"] = None
+    try:
+        pattern = pattern_of(schedule)
+        zone_shown = pattern.timezone or zone_name(zone)
+        values["summary"] = describe(pattern, zone_shown, schedule.duration)
+    except ValueError:
+        values["summary"] = None
+    return values
 
 
 def preview(
     fields: Mapping[str, Any], anchor: datetime, zone: tzinfo, start: datetime, count: int
 ) -> list[datetime]:
-    """The first ``count`` fire instants strictly after ``start``."""
+    """The first ``count`` fire instants strictly after ``start`` that are not skipped."""
     return recurrence.next_fires(pattern_of(fields), anchor, zone, start, count)
+
+
+class DetailedPreview(NamedTuple):
+    """The fires of a detailed preview (docs/API.md, Preview), field by field, in fire order."""
+
+    fires: list[recurrence.Fire]  # instant, local time, shifted
+    ends: list[datetime | None]
+    conflicts: list[list[int]]  # ids, ascending
+
+
+def detailed_preview(
+    session: Session,
+    fields: Mapping[str, Any],
+    anchor: datetime,
+    zone: tzinfo,
+    fires: Sequence[datetime],
+    duration: timedelta | None,
+    machine_id: int | None,
+) -> DetailedPreview:
+    """Each of ``fires`` with its end, its wall time, whether it was moved out of a DST gap, and
+    the ids of the holds of machine ``machine_id`` in effect at some instant of it (none without
+    a machine).
+
+    The holds come from one query, those in effect at some instant of [first start, last end);
+    one sweep over them matches every fire.
+    """
+    details = recurrence.fire_details(pattern_of(fields), anchor, zone, fires)
+    ends = [_end(fire, duration) for fire in fires]
+    holds: Sequence[Any] = []
+    if machine_id is not None and fires:
+        params = {"machine": machine_id, "since": fires[0]}
+        if ends[-1] is not None:
+            params["until"] = ends[-1]
+        statement = holds_in_effect(bounded="until" in params)
+        holds = session.connection().execute(statement, params).all()  # plain rows, no ORM
+    none: list[int] = []
+    conflicts = _overlaps(fires, ends, holds) if holds else [none] * len(fires)
+    return DetailedPreview(details, ends, conflicts)
+
+
+def _end(start: datetime, duration: timedelta | None) -> datetime | None:
+    """A fire's end; past the last representable instant it has none, like the hold made of it."""
+    if duration is None:
+        return None
+    try:
+        return start + duration
+    except OverflowError:
+        return None
+
+
+def _overlaps(
+    starts: Sequence[datetime], ends: Sequence[datetime | None], holds: Sequence[Any]
+) -> list[list[int]]:
+    """For each interval [starts[i], ends[i]) (end None: unbounded), the ids, ascending, of the
+    holds in effect at some instant of it. Starts and ends ascend (one duration for all), and
+    ``holds``, rows of (id, start, end or None), are ordered by start: holds join the active set
+    as the interval's end passes their start, and leave it once the interval's start reaches
+    their end.
+    """
+    answers: list[list[int]] = []
+    active: set[int] = set()
+    leaving: list[tuple[datetime, int]] = []  # (end, id) of the active holds that end
+    ids: list[int] = []
+    changed = False
+    joined = 0
+    for start, end in zip(starts, ends, strict=True):
+        while joined < len(holds) and (end is None or holds[joined][1] < end):
+            hold_id, _, hold_end = holds[joined]
+            joined += 1
+            if hold_end is not None and hold_end <= start:
+                continue  # over before this interval, so before every later one
+            active.add(hold_id)
+            changed = True
+            if hold_end is not None:
+                heapq.heappush(leaving, (hold_end, hold_id))
+        while leaving and leaving[0][0] <= start:
+            active.discard(heapq.heappop(leaving)[1])
+            changed = True
+        if changed:
+            ids = sorted(active)
+            changed = False
+        answers.append(ids)
+    return answers

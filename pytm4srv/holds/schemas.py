@@ -8,9 +8,24 @@ from flask import current_app
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from pytm4srv import db, recurrence
-from pytm4srv.fields import INT32_MAX, Minutes, QueryInteger, StrictInteger, TimeOfDay, Timestamp
-from pytm4srv.holds.models import NOTES_LENGTH, REASON_LENGTH, SCHEDULE_NAME_LENGTH
-from pytm4srv.holds.schedules import PATTERN_DEFAULTS
+from pytm4srv.fields import (
+    INT32_MAX,
+    InstantSet,
+    Minutes,
+    QueryInteger,
+    StrictInteger,
+    TimeOfDay,
+    Timestamp,
+    to_unix,
+)
+from pytm4srv.holds.models import (
+    MAX_SKIP,
+    NOTES_LENGTH,
+    REASON_LENGTH,
+    SCHEDULE_NAME_LENGTH,
+    ZONE_NAME_LENGTH,
+)
+from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
 from pytm4srv.machines.models import Machine
 from pytm4srv.schemas import Id, StrictSchema, Text
 
@@ -212,8 +227,27 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     time_of_day = TimeOfDay(
         required=True,
         metadata={
-            "description": "Local time in the server's zone, 'HH:MM' or 'HH:MM:SS'.",
+            "description": "Local time in the schedule's zone, 'HH:MM' or 'HH:MM:SS'.",
             "example": SCHEDULE_EXAMPLE["time_of_day"],
+        },
+    )
+    timezone = Text(
+        load_default=PATTERN_DEFAULTS["timezone"],
+        allow_none=True,
+        max_length=ZONE_NAME_LENGTH,
+        metadata={
+            "description": "IANA name of the zone time_of_day, weekdays and months are read in "
+            "(e.g. 'Europe/Berlin'); null: the server's zone (PYTM4SRV_TIMEZONE).",
+            "example": "Europe/Berlin",
+        },
+    )
+    skip = InstantSet(
+        max_length=MAX_SKIP,
+        load_default=list,
+        metadata={
+            "description": f"Fire instants that make no hold (at most {MAX_SKIP}); answered "
+            "ascending, each once. An instant that is no fire instant has no effect.",
+            "example": [],
         },
     )
     duration = Minutes(
@@ -239,6 +273,32 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
             "example": 1_799_650_800,  # the Monday after the anchor, 07:00 UTC
         },
     )
+    next_fire = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The next fire instant the materializer takes: the first after "
+            "last_fire (or created) that is not skipped; null when there is none."
+        },
+    )
+    summary = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "When it fires, as one English sentence; null only for a stored "
+            "schedule whose fields the server cannot read.",
+            "example": "Every month on the last weekday (Mon–Fri) at 07:00 (Europe/Berlin), "
+            "for 3 hours",
+        },
+    )
+
+    @validates("timezone")
+    def zone_exists(self, value: str | None, **kwargs: Any) -> None:
+        if value is not None and not recurrence.is_zone_name(value):
+            raise ValidationError(
+                f"Unknown time zone {value!r}: give an IANA zone name such as 'Europe/Berlin', "
+                "or null for the server's zone."
+            )
 
 
 class PreviewSchema(ScheduleSchema):
@@ -269,9 +329,70 @@ class PreviewQuerySchema(StrictSchema):
         validate=validate.Range(min=1, max=1000),
         metadata={"description": "How many fire instants (1 to 1000)."},
     )
+    detail = QueryInteger(
+        load_default=0,
+        validate=validate.OneOf([0, 1]),
+        metadata={
+            "description": "1: answer objects (start, end, local time, shifted, conflicting "
+            "holds) instead of numbers."
+        },
+    )
     start = Timestamp(
         metadata={
             "description": "List instants strictly after this one. Default: the stored "
             "schedule's cursor with id, else now."
         }
     )
+
+
+class PreviewFireSchema(StrictSchema):
+    """One fire of a detailed preview (``detail=1``)."""
+
+    start = Timestamp(required=True, metadata={"description": "The fire instant."})
+    end = Timestamp(
+        required=True,
+        allow_none=True,
+        metadata={"description": "start + duration; null for a schedule without duration."},
+    )
+    local = fields.DateTime(
+        format="iso",
+        required=True,
+        metadata={"description": "The wall time in the schedule's zone, with its UTC offset."},
+    )
+    shifted = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The wall time asked for does not exist that day (a DST gap), so "
+            "the instant was moved (local shows the wall time it got)."
+        },
+    )
+    conflicts = fields.List(
+        fields.Integer(),
+        required=True,
+        metadata={
+            "description": "Ids, ascending, of the machine's holds in effect at some instant of "
+            "[start, end) ([start, ∞) without end); [] when no machine is known."
+        },
+    )
+
+
+def dump_preview_fires(preview: DetailedPreview) -> list[dict[str, Any]]:
+    """``PreviewFireSchema(many=True).dump`` of the detailed preview's fires, written out: at
+    1000 fires the schema's calls per field cost more than the formatting itself, and a
+    detailed preview is held to twice the cost of a plain one (docs/PERFORMANCE.md).
+    tests/test_schemas.py checks that both answer the same."""
+    fires, ends, conflicts = preview
+    starts = [to_unix(fire.instant) for fire in fires]
+    local_times = [fire.local.isoformat() for fire in fires]
+    return [
+        {
+            "start": start,
+            "end": None if end is None else to_unix(end),
+            "local": local,
+            "shifted": fire.shifted,
+            "conflicts": ids,
+        }
+        for start, end, local, fire, ids in zip(
+            starts, ends, local_times, fires, conflicts, strict=True
+        )
+    ]

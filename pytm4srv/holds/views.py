@@ -24,7 +24,9 @@ from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
     PATTERN_DEFAULTS,
+    answer,
     cursor_of,
+    detailed_preview,
     pattern_fields,
     preview,
     refresh_next_fire,
@@ -37,10 +39,12 @@ from pytm4srv.holds.schemas import (
     SCHEDULE_PATCH_EXAMPLE,
     HoldQuerySchema,
     HoldSchema,
+    PreviewFireSchema,
     PreviewQuerySchema,
     PreviewSchema,
     ScheduleSchema,
     check_end_after_start,
+    dump_preview_fires,
 )
 from pytm4srv.schemas import ErrorSchema
 from pytm4srv.users.models import PLANNING_ROLES
@@ -57,7 +61,12 @@ NEXT_PAGE = {
 
 #: The wire form of an object, as its history records it (docs/API.md, History).
 dump_hold = HoldSchema().dump
-dump_schedule = ScheduleSchema().dump
+SCHEDULE_DUMP = ScheduleSchema().dump
+
+
+def dump_schedule(schedule: MachineHoldSchedule) -> dict[str, Any]:
+    dumped: dict[str, Any] = SCHEDULE_DUMP(shown(schedule))
+    return dumped
 
 
 def get_hold(hold_id: int) -> MachineHold:
@@ -155,6 +164,17 @@ def ok_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 SCHEDULE_MAP = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Schedule"}}
 INSTANTS = {"type": "array", "items": {"type": "number", "description": "UNIX seconds"}}
+PREVIEW_ANSWER = {
+    "oneOf": [
+        INSTANTS | {"description": "Without detail: UNIX seconds."},
+        {"type": "array", "items": PreviewFireSchema, "description": "With detail=1."},
+    ]
+}
+
+
+def shown(schedule: MachineHoldSchedule) -> dict[str, Any]:
+    """A schedule as answers show it, with its next fire and summary."""
+    return answer(schedule, current_app.config["ZONE"])
 
 
 @blp.route("/schedules/")
@@ -168,7 +188,7 @@ class Schedules(MethodView):
             select(MachineHoldSchedule).order_by(MachineHoldSchedule.id)
         )
         dump = ScheduleSchema().dump
-        return {str(schedule.id): dump(schedule) for schedule in schedules}
+        return {str(schedule.id): dump(shown(schedule)) for schedule in schedules}
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -183,10 +203,11 @@ class Schedules(MethodView):
         refresh_next_fire(schedule, current_app.config["ZONE"])
         session = db.session()
         session.add(schedule)
-        session.flush()
-        history.created(session, SCHEDULE, schedule.id, current_user().id, dump_schedule(schedule))
-        idempotency.commit(schedule, ScheduleSchema())
-        return schedule
+        session.flush()  # its id, for the answer
+        answer = shown(schedule)
+        history.created(session, SCHEDULE, schedule.id, current_user().id, SCHEDULE_DUMP(answer))
+        idempotency.commit(answer, ScheduleSchema())
+        return answer
 
 
 @blp.route(f"/schedules/{SCHEDULE_ID}")
@@ -195,7 +216,7 @@ class ScheduleById(MethodView):
     @blp.response(200, ScheduleSchema)
     def get(self, schedule_id: int) -> Any:
         """Get one schedule."""
-        return get_schedule(schedule_id)
+        return shown(get_schedule(schedule_id))
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -213,7 +234,7 @@ class ScheduleById(MethodView):
         user_id = current_user().id
         history.changed(session, SCHEDULE, schedule_id, user_id, old, dump_schedule(schedule))
         session.commit()
-        return schedule
+        return shown(schedule)
 
     @writes
     @roles_required(*PLANNING_ROLES)
@@ -239,17 +260,30 @@ class PreviewSchedule(MethodView):
     @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
     @blp.arguments(PreviewSchema(partial=True), as_kwargs=False, example=PREVIEW_EXAMPLE)
     @blp.response(200)
-    @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
+    @blp.doc(**ok_doc("The next fire instants, ascending.", PREVIEW_ANSWER))
     @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
     def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
-        """List the next fire instants of a schedule, as UNIX timestamps."""
+        """List the next fire instants of a schedule, as UNIX timestamps or (detail=1) objects."""
         stored = get_schedule(body["id"]) if "id" in body else None
         fields = (pattern_fields(stored) if stored else PATTERN_DEFAULTS) | body
         cursor = cursor_of(stored.last_fire, stored.created) if stored else None
         start = query.get("start") or cursor or datetime.now(UTC)
         anchor = body.get("anchor") or (stored.anchor if stored else start)
         zone = current_app.config["ZONE"]
-        return [to_unix(f) for f in preview(fields, anchor, zone, start, query["count"])]
+        try:
+            fires = preview(fields, anchor, zone, start, query["count"])
+        except ValueError as exc:  # a stored value no schedule can hold: the body may replace it
+            message = f"The stored schedule cannot be read ({exc}); send the field in the body."
+            abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
+        if not query["detail"]:
+            return [to_unix(f) for f in fires]
+        known: dict[str, Any] = {}
+        if stored:
+            known = {"duration": stored.duration, "machine_id": stored.machine_id}
+        known |= body
+        duration, machine_id = known.get("duration"), known.get("machine_id")
+        details = detailed_preview(db.session(), fields, anchor, zone, fires, duration, machine_id)
+        return dump_preview_fires(details)
 
 
 def _validate(rule: Any, data: dict[str, Any]) -> None:

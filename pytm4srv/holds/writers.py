@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Integer, Table, bindparam, func, update
+from sqlalchemy import DateTime, Integer, String, Table, bindparam, case, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -65,7 +65,8 @@ class Batch:
 
 
 class Writer:
-    """Writes batches on one database, storing ``zone`` as the zone of each new next fire."""
+    """Writes batches on one database, storing ``zone`` as the zone of each new next fire of a
+    schedule without a zone of its own (NULL for one with its own)."""
 
     def __init__(self, dialect: str, zone: str) -> None:
         try:
@@ -91,13 +92,18 @@ class Writer:
         return created
 
 
+def _next_fire_zone(zone: str) -> Any:
+    """``next_fire_zone`` of a moved cursor: the run's zone, unless the schedule has its own."""
+    return case((_SCHEDULES.c.timezone.is_(None), bindparam(zone, type_=String)), else_=None)
+
+
 _UPDATE_CURSOR = (
     update(_SCHEDULES)
     .where(_SCHEDULES.c.id == bindparam("b_id"))
     .values(
         last_fire=bindparam("b_last_fire"),
         next_fire=bindparam("b_next_fire"),
-        next_fire_zone=bindparam("b_zone"),
+        next_fire_zone=_next_fire_zone("b_zone"),
     )
 )
 
@@ -126,7 +132,7 @@ _UPDATE_CURSORS_BY_ARRAYS = (
     .values(
         last_fire=_CURSOR_ROWS.c.last_fire,
         next_fire=_CURSOR_ROWS.c.next_fire,
-        next_fire_zone=bindparam("zone"),
+        next_fire_zone=_next_fire_zone("zone"),
     )
 )
 

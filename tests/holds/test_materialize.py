@@ -21,6 +21,7 @@ from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
 from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, ScheduleError, materialize
+from pytm4srv.holds.models import UNKNOWN_ZONE
 from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
 from tests.conftest import REPO, migrated_database, on_postgresql
@@ -262,11 +263,92 @@ def test_a_zone_change_recomputes_the_stored_next_fire(run, make_schedule, sessi
 
 def test_rows_without_a_stored_next_fire_are_computed_on_the_first_run(run, make_schedule, session):
     schedule = make_schedule()
-    schedule.next_fire = schedule.next_fire_zone = None  # as migration 0003 leaves old rows
+    # As migration 0007 leaves rows whose next fire was never computed.
+    schedule.next_fire, schedule.next_fire_zone = None, UNKNOWN_ZONE
     session.commit()
     assert "schedules=1 created=1" in run(at(2027, 1, 4), "--horizon", str(DAY))
     session.refresh(schedule)
     assert (schedule.next_fire, schedule.next_fire_zone) == (at(2027, 1, 5, 8), "UTC")
+
+
+# -- a schedule's own zone and skipped fires -------------------------------------------------------
+
+
+def test_each_schedule_is_read_in_its_own_zone(run, make_schedule, session, app):
+    set_zone(app, "Europe/Berlin")  # the service's zone applies to none of them
+    expected = {
+        "UTC": at(2027, 1, 4, 8),
+        "America/Chicago": at(2027, 1, 4, 14),  # 08:00 CST
+        "Australia/Lord_Howe": at(2027, 1, 4, 21),  # 08:00 +11 on Jan 5
+        "Pacific/Apia": at(2027, 1, 4, 19),  # 08:00 +13 on Jan 5
+        "Asia/Kolkata": at(2027, 1, 4, 2, 30),  # 08:00 IST
+    }
+    schedules = {zone: make_schedule(timezone=zone) for zone in expected}
+    out = run(at(2027, 1, 4), "--horizon", str(DAY), "--catch-up", "0")
+    assert "schedules=5 created=5 skipped=0" in out
+    for zone, fire in expected.items():
+        schedule = schedules[zone]
+        assert starts(session, schedule.id) == [fire], zone
+        session.refresh(schedule)
+        assert schedule.last_fire == fire
+        assert schedule.next_fire == fire + timedelta(days=1)
+        assert schedule.next_fire_zone is None  # exact, whatever the service's zone
+    assert "schedules=0 created=0" in run(at(2027, 1, 4), "--horizon", str(DAY))
+
+
+def test_skipped_fires_make_no_hold_and_the_cursor_passes_them(
+    run, make_schedule, session, planner
+):
+    skip = (at(2027, 1, 5, 8), at(2027, 1, 6, 9), at(2027, 1, 7, 8), at(2027, 1, 8, 8))
+    schedule = make_schedule(skip=skip)  # Jan 6 09:00 is no fire: no effect
+    out = run(at(2027, 1, 4), "--horizon", str(3 * DAY + 8 * 60), "--catch-up", "0")
+    # Jan 4, 5, 6, 7 at 08:00 are in the window; Jan 5 and 7 are skipped.
+    assert "schedules=1 created=2 skipped=0" in out
+    assert starts(session) == [at(2027, 1, 4, 8), at(2027, 1, 6, 8)]
+    session.refresh(schedule)
+    # The cursor passes the skipped Jan 7 too; Jan 8 is skipped, so Jan 9 comes next.
+    assert (schedule.last_fire, schedule.next_fire) == (at(2027, 1, 7, 8), at(2027, 1, 9, 8))
+    assert "schedules=0 created=0" in run(at(2027, 1, 4), "--horizon", str(4 * DAY))
+    # Taking fires out of skip: Jan 7, which the cursor passed, makes no hold; Jan 8 does.
+    assert planner.patch(f"{SCHEDULES}{schedule.id}", json={"skip": []}).status_code == 200
+    run(at(2027, 1, 8), "--horizon", str(DAY), "--catch-up", str(DAY))
+    assert starts(session) == [at(2027, 1, d, 8) for d in (4, 6, 8)]
+
+
+def test_a_schedule_is_due_only_for_fires_not_skipped(run, make_schedule, session):
+    schedule = make_schedule(skip=(at(2027, 1, 4, 8), at(2027, 1, 5, 8)))
+    assert schedule.next_fire == at(2027, 1, 6, 8)
+    # Only skipped fires up to now + horizon: nothing to take yet, the cursor stays.
+    out = run(at(2027, 1, 4), "--horizon", str(DAY + 8 * 60), "--catch-up", "0")
+    assert "schedules=0 created=0 skipped=0" in out
+    # The run that takes Jan 6 passes Jan 4 and 5 without holds.
+    out = run(at(2027, 1, 5), "--horizon", str(DAY + 8 * 60), "--catch-up", str(DAY))
+    assert "schedules=1 created=1 skipped=0" in out
+    assert starts(session) == [at(2027, 1, 6, 8)]
+    session.refresh(schedule)
+    assert (schedule.last_fire, schedule.next_fire) == (at(2027, 1, 6, 8), at(2027, 1, 7, 8))
+
+
+def test_a_service_zone_change_moves_only_schedules_without_their_own(
+    run, make_schedule, session, app
+):
+    default = make_schedule()
+    own = make_schedule(timezone="UTC")
+    assert (default.next_fire_zone, own.next_fire_zone) == ("UTC", None)
+    set_zone(app, "America/Chicago")
+    # Nothing is due by the stored instants (Jan 4 08:00 UTC); the default one is recomputed.
+    out = run(at(2027, 1, 4), "--horizon", "60")
+    assert "schedules=1 created=0" in out
+    session.refresh(default)
+    session.refresh(own)
+    assert (default.next_fire, default.next_fire_zone) == (at(2027, 1, 4, 14), "America/Chicago")
+    assert (own.next_fire, own.next_fire_zone) == (at(2027, 1, 4, 8), None)
+    assert "schedules=0 created=0" in run(at(2027, 1, 4), "--horizon", "60")
+    run(at(2027, 1, 4), "--horizon", str(DAY))
+    assert starts(session, default.id) == [at(2027, 1, 4, 14)]  # 08:00 in Chicago
+    assert starts(session, own.id) == [at(2027, 1, 4, 8)]
+    session.refresh(own)
+    assert own.next_fire_zone is None
 
 
 # -- schedule changes ------------------------------------------------------------------------------
@@ -310,16 +392,28 @@ def test_schedule_views_store_the_next_fire(planner, machine, session, app):
         "time_of_day": "08:00",
     }
     created = planner.put(SCHEDULES, json=body).json
-    assert "next_fire" not in created and "next_fire_zone" not in created
+    assert "next_fire_zone" not in created
     stored = session.get(MachineHoldSchedule, created["id"])
     day = datetime.fromtimestamp(created["created"], UTC).replace(hour=8, minute=0, second=0)
     day = day.replace(microsecond=0)
     expected = day if day.timestamp() > created["created"] else day + timedelta(days=1)
     assert (stored.next_fire, stored.next_fire_zone) == (expected, "UTC")
+    assert created["next_fire"] == expected.timestamp()
     set_zone(app, "America/New_York")
-    planner.patch(f"{SCHEDULES}{created['id']}", json={"months": 0})
+    changed = planner.patch(f"{SCHEDULES}{created['id']}", json={"months": 0}).json
     session.refresh(stored)
     assert (stored.next_fire, stored.next_fire_zone) == (None, "America/New_York")
+    assert changed["next_fire"] is None
+    # A zone of its own: the stored next fire depends on no setting.
+    changed = planner.patch(
+        f"{SCHEDULES}{created['id']}", json={"months": 4095, "timezone": "Asia/Kolkata"}
+    ).json
+    session.refresh(stored)
+    kolkata = expected.replace(hour=2, minute=30)  # 08:00 IST
+    if kolkata.timestamp() <= created["created"]:
+        kolkata += timedelta(days=1)
+    assert (stored.next_fire, stored.next_fire_zone) == (kolkata, None)
+    assert changed["next_fire"] == kolkata.timestamp()
 
 
 @pytest.mark.parametrize("field", ["next_fire", "next_fire_zone"])

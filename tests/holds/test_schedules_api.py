@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -149,7 +149,17 @@ def test_patch_changes_only_the_fields_sent(planner, body):
     s = planner.put(SCHEDULES, json=body).json
     r = planner.patch(f"{SCHEDULES}{s['id']}", json={"indices": [-1], "weekdays": 31})
     assert r.status_code == 200
-    assert r.json == s | {"indices": [-1], "weekdays": 31}
+    # The summary and the next fire follow the new pattern.
+    assert r.json == s | {
+        "indices": [-1],
+        "weekdays": 31,
+        "summary": "Every month on the last weekday (Mon–Fri) at 07:00 (UTC), indefinitely",
+        "next_fire": r.json["next_fire"],
+    }
+    first = datetime.fromtimestamp(r.json["next_fire"], UTC)
+    assert first.time() == time(7) and first.weekday() < 5  # 07:00 on a weekday,
+    next_weekday = first + timedelta(days=1 if first.weekday() < 4 else 3)
+    assert next_weekday.month != first.month  # the last of its month
 
 
 @pytest.mark.parametrize(
