@@ -28,10 +28,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["ZONE"] = ZoneInfo(app.config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise RuntimeError(f"PYTM4SRV_TIMEZONE: unknown zone {app.config['TIMEZONE']!r}") from exc
+    app.config["DB_TIMEOUT"] = config.seconds("DB_TIMEOUT", app.config["DB_TIMEOUT"])
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 
     from pytm4srv import api, auth, db, errors, logs
+    from pytm4srv.feed import cli as feed_cli
+    from pytm4srv.feed.views import feed_blp, me_blp
     from pytm4srv.health import blp as health_blp
     from pytm4srv.history.views import blp as history_blp
     from pytm4srv.holds import cli as holds_cli
@@ -49,6 +52,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
     rest.register_blueprint(history_blp)
-    for commands in (users_cli, machines_cli, holds_cli):
+    rest.register_blueprint(me_blp)
+    rest.register_blueprint(feed_blp)
+    for commands in (users_cli, machines_cli, holds_cli, feed_cli):
         commands.init_app(app)
     return app

@@ -18,9 +18,10 @@ from pytm4srv.users.tokens import hash_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Paths under /api that need no token: the API's own description, and its health.
+#: Paths under /api that need no token: the API's own description, its health, and the calendar
+#: feeds (their URL holds a secret of their own).
 PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/health"})
-PUBLIC_PREFIXES = ("/api/docs",)
+PUBLIC_PREFIXES = ("/api/docs", "/api/feed/")
 
 
 def _bearer_token() -> str | None:

@@ -24,6 +24,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_URL_LENGTH": 4096,
     # Largest `limit` of the hold list; a request without `limit` gets at most this many.
     "MAX_PAGE_SIZE": 1000,
+    # The address clients reach the service at (behind a proxy), for the feed URLs it hands out;
+    # None: the address of the request.
+    "PUBLIC_URL": None,
+    # Longest a request waits for the database, in seconds: for a lock another transaction holds,
+    # a server that does not answer, a connection that does not open. Past it the request answers
+    # 503 and writes nothing (docs/API.md, Database faults).
+    "DB_TIMEOUT": 10,
     # Level of the app's log (a logging level name) and its format: "text" or "json" lines.
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
@@ -33,6 +40,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 SQLITE_FILENAME = "pytm4srv.sqlite"
+
+
+def seconds(name: str, value: Any) -> float:
+    """A setting given in seconds: a finite number > 0 (``PYTM4SRV_<name>``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**6:
+        raise RuntimeError(f"{ENV_PREFIX}_{name} must be a number of seconds > 0: {value!r}")
+    return float(value)
 
 
 def default_instance_path() -> Path:

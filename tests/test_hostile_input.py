@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from pytm4srv.feed.views import new_feed_secret
 from pytm4srv.models import MachineHold, MachineHoldSchedule
 from tests.test_errors import assert_envelope
 
@@ -25,13 +26,22 @@ MARK = "@@"  # stands in a JSON text for a raw literal that json.dumps cannot wr
 
 
 @pytest.fixture
-def world(session, machine, make_schedule):
-    """A hold and a schedule, to change; returns the ids the paths need."""
+def world(session, admin, machine, make_machine, make_schedule):
+    """A hold and a schedule, to change, and a machine nothing names; the ids the paths need."""
     hold = MachineHold(machine_id=machine.id, reason="r", start=datetime(2027, 1, 1, tzinfo=UTC))
     session.add(hold)
     session.commit()
     schedule = make_schedule(machine)
-    return {"machine": machine.id, "hold": hold.id, "schedule": schedule.id}
+    spare = make_machine("spare")
+    secret = new_feed_secret(session, admin.user.id)
+    session.commit()
+    return {
+        "machine": machine.id,
+        "hold": hold.id,
+        "schedule": schedule.id,
+        "spare": spare.id,
+        "feed": f"/api/feed/{secret}.ics",
+    }
 
 
 def snapshot(session) -> list[Any]:
@@ -279,3 +289,70 @@ def test_url_length_counts_percent_encoded_characters(admin, app):
     assert admin.get(f"{HOLDS}?start_after={'1' * 60}").status_code == 422
     assert_envelope(admin.get(f"{HOLDS}?start_after={'%31' * 60}"), 414)
     assert_envelope(admin.get(f"{HOLDS}{'%31' * 40}"), 414)
+
+
+def every_operation(world) -> list[tuple[str, str, dict]]:
+    """(method, path, kwargs) of every operation of the API, each with a valid request."""
+    hold, schedule = f"{HOLDS}{world['hold']}", f"{SCHEDULES}{world['schedule']}"
+    body = {"machine_id": world["machine"], "reason": "r"}
+    spare = f"/api/machines/{world['spare']}"
+    return [
+        ("get", "/api/health", {}),
+        ("get", "/api/machines/", {}),
+        ("put", "/api/machines/", {"json": {"name": "new machine"}}),
+        ("patch", spare, {"json": {"name": "renamed"}}),
+        ("delete", spare, {}),
+        ("get", f"{hold}/history", {}),
+        ("get", f"{schedule}/history", {}),
+        ("get", "/api/me", {}),
+        ("post", "/api/me/feed", {}),
+        ("get", world["feed"], {}),
+        ("get", HOLDS, {}),
+        ("put", HOLDS, {"json": body}),
+        ("get", hold, {}),
+        ("patch", hold, {"json": {"notes": "n"}}),
+        ("delete", hold, {}),
+        ("get", SCHEDULES, {}),
+        ("put", SCHEDULES, {"json": body | SCHEDULE_BODY}),
+        ("get", schedule, {}),
+        ("patch", schedule, {"json": {"name": "m"}}),
+        ("delete", schedule, {}),
+        ("post", PREVIEW, {"json": SCHEDULE_BODY}),
+    ]
+
+
+#: How many operations the API has (``every_operation``).
+OPERATIONS = 21
+
+
+@pytest.mark.parametrize("index", range(OPERATIONS))
+@pytest.mark.parametrize("query", ["bogus=1", "machines=3&limit=1", "x", "id=1"])
+def test_every_operation_refuses_an_unknown_query_parameter(
+    admin, world, session, app, index, query
+):
+    method, path, kwargs = every_operation(world)[index]
+    before = snapshot(session)
+    r = getattr(admin, method)(f"{path}?{query}", **kwargs)
+    assert_envelope(r, 422)
+    unknown = {part.split("=")[0] for part in query.split("&")} - {"limit"}
+    assert unknown <= set(r.json["errors"]["query"]), r.json
+    assert snapshot(session) == before
+    # The same request without the parameter is served: it was refused for the parameter alone.
+    assert getattr(admin, method)(path, **kwargs).status_code in (200, 201, 204)
+
+
+def test_every_operation_is_in_the_table(app, world):
+    served = {
+        (method.lower(), rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        and not rule.rule.startswith("/api/docs")
+        and rule.rule != "/api/openapi.json"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert len(every_operation(world)) == len(served) == OPERATIONS
+
+
+def test_roles_are_checked_before_the_query_string(staff, world):
+    r = staff.delete(f"{HOLDS}{world['hold']}?bogus=1")
+    assert_envelope(r, 403)

@@ -245,7 +245,7 @@ def assert_no_secret(output: str, token: str) -> None:
 GUNICORN = [
     str(Path(sys.executable).parent / "gunicorn"),
     "--config",
-    "scripts/gunicorn.conf.py",
+    "gunicorn.conf.py",
     "--workers",
     "1",
     "--bind",

@@ -104,24 +104,45 @@ def test_every_api_write_runs_under_the_write_lock(real_app: tuple[Flask, Tracke
     machine = machine_of(app, "lathe")
     client = app.test_client()
     schedule = {"machine_id": machine, "name": "n", "reason": "r", "frequency": "D"}
+    keyed = headers | {"Idempotency-Key": "k"}
     steps = [
-        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, 201),
-        ("patch", f"{HOLDS}1", {"notes": "n"}, 200),
-        ("delete", f"{HOLDS}1", None, 204),
-        ("put", SCHEDULES, schedule | {"time_of_day": "08:00"}, 201),
-        ("patch", f"{SCHEDULES}1", {"time_of_day": "09:00"}, 200),
-        ("delete", f"{SCHEDULES}1", None, 204),
-        ("put", MACHINES, {"name": "press"}, 201),
-        ("patch", f"{MACHINES}2", {"name": "drill"}, 200),
-        ("delete", f"{MACHINES}2", None, 204),
+        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, headers, 201),
+        ("patch", f"{HOLDS}1", {"notes": "n"}, headers, 200),
+        ("delete", f"{HOLDS}1", None, headers, 204),
+        ("put", SCHEDULES, schedule | {"time_of_day": "08:00"}, headers, 201),
+        ("patch", f"{SCHEDULES}1", {"time_of_day": "09:00"}, headers, 200),
+        ("delete", f"{SCHEDULES}1", None, headers, 204),
+        ("put", MACHINES, {"name": "press"}, headers, 201),
+        ("patch", f"{MACHINES}2", {"name": "drill"}, headers, 200),
+        ("delete", f"{MACHINES}2", None, headers, 204),
+        ("post", "/api/me/feed", None, headers, 201),
+        # With an idempotency key: the object and the stored answer.
+        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, keyed, 201),
+        (
+            "put",
+            SCHEDULES,
+            schedule | {"time_of_day": "08:00"},
+            keyed | {"Idempotency-Key": "s"},
+            201,
+        ),
     ]
-    for method, path, body, status in steps:
+    for method, path, body, sent, status in steps:
         tracker.clear()
-        response = getattr(client, method)(path, json=body, headers=headers)
+        response = getattr(client, method)(path, json=body, headers=sent)
         assert response.status_code == status, (method, path, response.json)
         assert_written_under_the_write_lock(app, tracker)
         if path.startswith(HOLDS):  # holds and schedules: the history entry in the same lock
             assert any("history_entries" in s.sql for s in tracker.writes()), (method, path)
+    assert {s.sql.split("(")[0].strip() for s in tracker.writes()} >= {
+        "INSERT INTO machine_hold_schedules",
+        "INSERT INTO idempotency_keys",
+    }
+    # A repeat writes nothing, and reads under the write lock it declared.
+    tracker.clear()
+    body = {"machine_id": machine, "reason": "r"}
+    assert client.put(HOLDS, json=body, headers=keyed).status_code == 201
+    assert tracker.statements and not tracker.writes()
+    assert {s.mode for s in tracker.statements} == {WRITE}
 
 
 def test_every_command_that_writes_runs_under_the_write_lock(
@@ -161,6 +182,11 @@ def test_every_command_that_writes_runs_under_the_write_lock(
     assert runner.invoke(args=["users", "delete", "bob"]).exit_code == 0
     assert_written_under_the_write_lock(app, tracker)
 
+    tracker.clear()
+    result = runner.invoke(args=["holds", "expire-keys"])
+    assert result.exit_code == 0, result.output
+    assert_written_under_the_write_lock(app, tracker)
+
 
 def test_reads_run_in_read_transactions(real_app: tuple[Flask, Tracker]) -> None:
     app, tracker = real_app
@@ -168,9 +194,14 @@ def test_reads_run_in_read_transactions(real_app: tuple[Flask, Tracker]) -> None
     machine_of(app, "mill")
     client = app.test_client()
     preview = {"frequency": "D", "time_of_day": "08:00"}
+    feed = app.test_cli_runner().invoke(
+        args=["feed", "new-url", "dee", "--base-url", "http://localhost"]
+    )
+    feed_path = feed.output.strip().splitlines()[-1].removeprefix("http://localhost")
     tracker.clear()
+    assert client.get(feed_path).status_code == 200
     paths = (MACHINES, HOLDS, SCHEDULES, f"{HOLDS}99", f"{HOLDS}99/history", "/api/health")
-    for path in paths + (f"{SCHEDULES}99/history",):
+    for path in paths + (f"{SCHEDULES}99/history", "/api/me"):
         assert client.get(path, headers=headers).status_code in (200, 404)
     response = client.post(f"{SCHEDULES}previewSchedule", json=preview, headers=headers)
     assert response.status_code == 200
@@ -194,5 +225,5 @@ def test_every_view_declares_its_transaction(app: Flask) -> None:
             function = getattr(view_class, method.lower())
             if declared_mode(function) not in (READ, WRITE):
                 undeclared.append(f"{endpoint} {method}")
-    assert {"health", "machines", "holds", "history"} <= checked
+    assert checked == {"health", "machines", "holds", "history", "me", "feed"}
     assert not undeclared

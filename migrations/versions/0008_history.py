@@ -9,7 +9,7 @@ keeps the new names.
 (docs/API.md, History). It starts empty: what happened before this migration is not known.
 
 Revision ID: 0008_history
-Revises: 0003_next_fire
+Revises: 0005_idempotency_keys
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_history"
-down_revision = "0003_next_fire"
+down_revision = "0005_idempotency_keys"
 branch_labels = None
 depends_on = None
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Interval,
     String,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +37,9 @@ class MachineHold(Base):
         Index("ix_machine_holds_machine_id_start_id", "machine_id", "start", "id"),
         Index("ix_machine_holds_user_id_start_id", "user_id", "start", "id"),
         Index("ix_machine_holds_end_start_id", "end", "start", "id"),
+        # The calendar feed's Last-Modified: the newest change, overall or of some machines.
+        Index("ix_machine_holds_machine_id_modified", "machine_id", "modified"),
+        Index("ix_machine_holds_modified", "modified"),
         # Open holds in list order: `end=0` without walking the whole start index (migration 0002).
         Index(
             "ix_machine_holds_open_start_id",
@@ -65,6 +69,9 @@ class MachineHold(Base):
     start: Mapped[datetime]
     #: When the hold ends; NULL means until someone ends it.
     end: Mapped[datetime | None]
+    #: When the hold was created or last changed (``revisions.touch``); the calendar feed's
+    #: LAST-MODIFIED and SEQUENCE.
+    modified: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class MachineHoldSchedule(Base):
@@ -109,3 +116,14 @@ class MachineHoldSchedule(Base):
     next_fire: Mapped[datetime | None]
     #: The IANA name of the zone ``next_fire`` was computed in; NULL before the first computation.
     next_fire_zone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))
+    #: When the schedule was created or last changed through the API (``revisions.touch``).
+    modified: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeletionMark(Base):
+    """When a hold or a schedule was last deleted, per kind (``revisions.mark_deletion``)."""
+
+    __tablename__ = "deletion_marks"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -12,13 +12,14 @@ from flask_smorest import abort
 from marshmallow import ValidationError
 from sqlalchemy import RowMapping, select
 
-from pytm4srv import db
+from pytm4srv import db, idempotency
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.fields import to_unix
 from pytm4srv.history import entries as history
 from pytm4srv.history.models import HOLD, SCHEDULE
+from pytm4srv.holds import revisions
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
@@ -29,6 +30,11 @@ from pytm4srv.holds.schedules import (
     refresh_next_fire,
 )
 from pytm4srv.holds.schemas import (
+    HOLD_EXAMPLE,
+    HOLD_PATCH_EXAMPLE,
+    PREVIEW_EXAMPLE,
+    SCHEDULE_EXAMPLE,
+    SCHEDULE_PATCH_EXAMPLE,
     HoldQuerySchema,
     HoldSchema,
     PreviewQuerySchema,
@@ -81,19 +87,21 @@ class Holds(MethodView):
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
 
     @writes
-    @blp.arguments(HoldSchema())
+    @idempotency.idempotent
+    @blp.arguments(HoldSchema(), example=HOLD_EXAMPLE)
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a hold for the caller."""
-        data.setdefault("start", datetime.now(UTC))
+        now = datetime.now(UTC)
+        data.setdefault("start", now)
         _validate(check_end_after_start, data)
         user_id = current_user().id
-        hold = MachineHold(user_id=user_id, **data)
+        hold = MachineHold(user_id=user_id, modified=now, **data)
         session = db.session()
         session.add(hold)
         session.flush()
         history.created(session, HOLD, hold.id, user_id, dump_hold(hold))
-        session.commit()
+        idempotency.commit(hold, HoldSchema())
         return hold
 
 
@@ -106,7 +114,7 @@ class HoldById(MethodView):
         return read_hold(hold_id)
 
     @writes
-    @blp.arguments(HoldSchema(partial=True))
+    @blp.arguments(HoldSchema(partial=True), example=HOLD_PATCH_EXAMPLE)
     @blp.response(200, HoldSchema)
     def patch(self, data: dict[str, Any], hold_id: int) -> Any:
         """Change the fields sent of a hold."""
@@ -115,6 +123,7 @@ class HoldById(MethodView):
         old = dump_hold(hold)
         for name, value in data.items():
             setattr(hold, name, value)
+        hold.modified = revisions.touch(hold.modified, datetime.now(UTC))
         session = db.session()
         history.changed(session, HOLD, hold_id, current_user().id, old, dump_hold(hold))
         session.commit()
@@ -126,8 +135,10 @@ class HoldById(MethodView):
     def delete(self, hold_id: int) -> None:
         """Delete a hold (admins and planners)."""
         session = db.session()
-        session.delete(get_hold(hold_id))
+        hold = get_hold(hold_id)
+        session.delete(hold)
         history.deleted(session, HOLD, hold_id, current_user().id)
+        revisions.mark_deletion(session, "hold", hold, datetime.now(UTC))
         session.commit()
 
 
@@ -161,19 +172,20 @@ class Schedules(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema())
+    @idempotency.idempotent
+    @blp.arguments(ScheduleSchema(), example=SCHEDULE_EXAMPLE)
     @blp.response(201, ScheduleSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a schedule (admins and planners)."""
         now = datetime.now(UTC)
         data.setdefault("anchor", now)
-        schedule = MachineHoldSchedule(created=now, **data)
+        schedule = MachineHoldSchedule(created=now, modified=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
         session = db.session()
         session.add(schedule)
         session.flush()
         history.created(session, SCHEDULE, schedule.id, current_user().id, dump_schedule(schedule))
-        session.commit()
+        idempotency.commit(schedule, ScheduleSchema())
         return schedule
 
 
@@ -187,7 +199,7 @@ class ScheduleById(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema(partial=True))
+    @blp.arguments(ScheduleSchema(partial=True), example=SCHEDULE_PATCH_EXAMPLE)
     @blp.response(200, ScheduleSchema)
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; a new pattern applies after its cursor."""
@@ -195,6 +207,7 @@ class ScheduleById(MethodView):
         old = dump_schedule(schedule)
         for name, value in data.items():
             setattr(schedule, name, value)
+        schedule.modified = revisions.touch(schedule.modified, datetime.now(UTC))
         refresh_next_fire(schedule, current_app.config["ZONE"])
         session = db.session()
         user_id = current_user().id
@@ -216,6 +229,7 @@ class ScheduleById(MethodView):
         history.changed_many(session, HOLD, MachineHold.id, made_by_it, user_id, unlinked)
         history.deleted(session, SCHEDULE, schedule_id, user_id)
         session.delete(schedule)
+        revisions.mark_deletion(session, "schedule", schedule, datetime.now(UTC))
         session.commit()
 
 
@@ -223,7 +237,7 @@ class ScheduleById(MethodView):
 class PreviewSchedule(MethodView):
     @reads
     @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
-    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
+    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False, example=PREVIEW_EXAMPLE)
     @blp.response(200)
     @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
     @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
@@ -246,8 +260,13 @@ def _validate(rule: Any, data: dict[str, Any]) -> None:
 
 
 def _next_page_link(offset: int, limit: int) -> str:
-    """RFC 8288 link to the next page, for a list cut short by the page size."""
+    """RFC 8288 link to the next page, for a list cut short by the page size.
+
+    A relative reference (path and query): nothing in it comes from the request's ``Host``
+    header, so a forged one cannot send clients elsewhere.
+    """
     args = request.args.copy()
     args["offset"] = str(offset)
     args["limit"] = str(limit)
-    return f'<{request.base_url}?{urlencode(list(args.items(multi=True)))}>; rel="next"'
+    path = quote(request.script_root + request.path)
+    return f'<{path}?{urlencode(list(args.items(multi=True)))}>; rel="next"'

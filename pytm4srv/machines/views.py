@@ -26,12 +26,12 @@ MACHINE_ID = "<int(max=2147483647):machine_id>"
 
 
 class MachineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = fields.Integer(dump_only=True, metadata={"example": 1})
     name = Text(
         required=True,
         min_length=1,
         max_length=NAME_LENGTH,
-        metadata={"description": "Unique among machines; not blank."},
+        metadata={"description": "Unique among machines; not blank.", "example": "CNC mill 3"},
     )
 
     @validates("name")
