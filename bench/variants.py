@@ -10,6 +10,9 @@ it; autocommit for writes would not be acceptable.
 
 ``cached_auth_app()`` adds a per-worker cache of token hash to user, so that a request makes no
 query for authentication (a revoked token keeps working for its 5-second lifetime).
+
+``no_history_app()`` is the service recording no history entry, the baseline of
+``bench_history.py``.
 """
 
 from __future__ import annotations
@@ -65,3 +68,12 @@ def cached_auth_app(test_config: dict[str, Any] | None = None) -> Flask:
     funcs = app.before_request_funcs[None]
     funcs[funcs.index(auth.authenticate)] = authenticate
     return app
+
+
+def no_history_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """``pytm4srv.create_app()`` that records no history entry: everything else as served, for
+    measuring what the history costs a write (``bench/bench_history.py``)."""
+    from pytm4srv.history import entries
+
+    entries._record = lambda *args, **kwargs: None  # type: ignore[assignment]
+    return create_app(test_config)
