@@ -33,6 +33,7 @@ def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str,
     sid = HOLD_SCHEDULE_ID
     return {
         "list machines": ("get", "/api/machines/", {}),
+        "machine status": ("get", f"/api/machines/{machine_id}", {}),
         "list holds": ("get", HOLDS, {}),
         "create hold": ("put", HOLDS, {"json": {"machine_id": machine_id, "reason": "r"}}),
         "get hold": ("get", f"{HOLDS}{hold_id}", {}),
@@ -50,6 +51,7 @@ def request_for(endpoint: str, machine_id: int, hold_id: int) -> tuple[str, str,
 ROLE_MATRIX = [
     # endpoint, status for admin, planner, staff
     ("list machines", 200, 200, 200),
+    ("machine status", 200, 200, 200),
     ("list holds", 200, 200, 200),
     ("create hold", 201, 201, 201),
     ("get hold", 200, 200, 200),

@@ -157,7 +157,7 @@ def test_reads_run_in_read_transactions(real_app: tuple[Flask, Tracker]) -> None
     client = app.test_client()
     preview = {"frequency": "D", "time_of_day": "08:00"}
     tracker.clear()
-    for path in ("/api/machines/", HOLDS, SCHEDULES, f"{HOLDS}99"):
+    for path in ("/api/machines/", "/api/machines/1", HOLDS, SCHEDULES, f"{HOLDS}99"):
         assert client.get(path, headers=headers).status_code in (200, 404)
     response = client.post(f"{SCHEDULES}previewSchedule", json=preview, headers=headers)
     assert response.status_code == 200
