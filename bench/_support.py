@@ -177,9 +177,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_gunicorn(
-    app: str, workers: int, env: dict[str, str], chdir: Path = REPO
+    app: str, workers: int, env: dict[str, str], chdir: Path = REPO, repo: Path = REPO
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Serve ``app`` (a gunicorn app spec) on 127.0.0.1 with ``workers`` sync workers."""
+    """Serve ``app`` (a gunicorn app spec) on 127.0.0.1 with ``workers`` sync workers, importing
+    the service from ``repo`` (another checkout, to compare revisions)."""
     port = free_port()
     command = [
         venv_bin("gunicorn"),
@@ -190,7 +191,7 @@ def start_gunicorn(
         "--chdir",
         str(chdir),
         "--pythonpath",
-        f"{REPO},{REPO / 'bench'}",
+        f"{repo},{REPO / 'bench'}",
         "--log-level",
         "warning",
         app,

@@ -16,7 +16,7 @@ ratios (targets: 1M / 10k <= 1.3, API / floor <= 3 over gunicorn, the production
 process the floor ratio is printed for reading); absolute times are for reading only.
 
 Then it takes the plan (EXPLAIN ANALYZE) of the list's query for every combination of its filters
-on the large database (13 824 with the availability filters, ``--no-availability``: the 432 of
+on the large database (15 552 with the availability filters, ``--no-availability``: the 432 of
 the others) and checks that none reads machine_holds by a sequential scan; the exit status is 1
 if one does. It prints the plans that do (``--plans all``: every plan and a line for each), the
 distribution of execution times and the slowest. About five minutes in all.
@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from _support import (
@@ -55,6 +56,7 @@ from _support import (
 )
 
 LIST = "/api/machines/holds/"
+BASELINE = "baseline api 1M"
 
 
 def main() -> int:
@@ -74,6 +76,12 @@ def main() -> int:
         choices=["both", "gunicorn", "inprocess"],
         default="both",
         help="gunicorn over loopback, the Flask test client in this process, or both (both)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="over gunicorn, also time the service as checked out in DIR (another revision, e.g."
+        " from git archive), side by side with this one",
     )
     parser.add_argument("--no-latency", action="store_true", help="only print the plans")
     parser.add_argument("--no-explain", action="store_true", help="only time the request")
@@ -95,7 +103,7 @@ def main() -> int:
     if not args.no_latency:
         small = require_database(args.small, "10000")
         for via in ("gunicorn", "inprocess") if args.via == "both" else (args.via,):
-            latency(big, small, via, args.rounds, args.per_round, args.what_if)
+            latency(big, small, via, args.rounds, args.per_round, args.what_if, args.baseline)
     if args.profile:
         profile_request(big)
     if not args.no_explain:
@@ -163,7 +171,15 @@ def probe_sql(big: str, small: str, path: str) -> tuple[str, Any]:
     return next((s, p) for s, p in sent if "FROM machine_holds" in s)
 
 
-def latency(big: str, small: str, via: str, rounds: int, per_round: int, what_if: bool) -> None:
+def latency(
+    big: str,
+    small: str,
+    via: str,
+    rounds: int,
+    per_round: int,
+    what_if: bool,
+    baseline: str | None = None,
+) -> None:
     import psycopg
     from flask import Flask
 
@@ -224,6 +240,14 @@ def latency(big: str, small: str, via: str, rounds: int, per_round: int, what_if
             "sql 1M (psycopg)": call_sql,
             "empty Flask JSON": call_empty,
         }
+        if baseline and via == "gunicorn":
+            other = Path(baseline).resolve()
+            server, port = start_gunicorn(
+                "pytm4srv:create_app()", 1, {"PYTM4SRV_DATABASE_URL": big}, other, other
+            )
+            servers.append(server)
+            headers = {"Authorization": f"Bearer {bench_token(big)}"}
+            kinds[BASELINE] = http_caller(port, path, headers)
         if what_if and via == "inprocess":
             kinds.update(parts(big, path, statement, parameters))
         measure(kinds, rounds, per_round, floor_target=via == "gunicorn")
@@ -286,10 +310,60 @@ def parts(big: str, path: str, statement: str, parameters: Any) -> dict[str, Any
     return {
         "api 1M, limit=0": fixed,
         "api 1M, lean_app": lambda: lean.get(path, headers=headers),
+        **without_parts(big, path, headers),
         "part: ORM query+load": orm_load,
         "part: HoldSchema dump": lambda: schema.dump(holds),
         "what-if: Core+dicts": core_dicts,
     }
+
+
+#: What-if kinds that are the list request less one of its parts (``without_parts``).
+WITHOUT = "api 1M without "
+
+
+def without_parts(big: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The list request on apps each doing without one part of the work (or with the library's
+    own way instead of a shortcut), to tell what each part costs: only for measuring."""
+    import marshmallow as ma
+    from flask import g
+    from flask.json.provider import DefaultJSONProvider
+
+    from pytm4srv import api, auth, create_app
+    from pytm4srv.speedups import PlannedDumpSchema
+
+    def app_without(part: str) -> Any:
+        app = create_app({"DATABASE_URL": big})
+        before, after = app.before_request_funcs[None], app.after_request_funcs[None]
+        if part == "the token lookup":
+
+            def known_caller() -> None:  # as if the token were known: no query
+                g.user = auth.Caller(1, auth.Role.ADMIN)
+
+            before[before.index(auth.authenticate)] = known_caller
+        elif part == "the URL length check":
+            before.remove(api._limit_url_length)
+        elif part == "no-store":
+            after.remove(auth._no_store)
+        elif part == "orjson (Flask's JSON)":
+            app.json = DefaultJSONProvider(app)
+        return app.test_client()
+
+    kinds = {}
+    for part in ("the token lookup", "the URL length check", "no-store", "orjson (Flask's JSON)"):
+        client = app_without(part)
+        kinds[WITHOUT + part] = lambda client=client: client.get(path, headers=headers)
+    planned = app_without("nothing").get  # the dump plan off, marshmallow's own dump instead
+
+    def marshmallows_dump() -> Any:
+        shortcut = PlannedDumpSchema._serialize
+        PlannedDumpSchema._serialize = ma.Schema._serialize
+        try:
+            return planned(path, headers=headers)
+        finally:
+            PlannedDumpSchema._serialize = shortcut
+
+    kinds[WITHOUT + "the dump plan"] = marshmallows_dump
+    return kinds
 
 
 def measure(
@@ -352,8 +426,20 @@ def measure(
         print(f"  api 1M / floor    {fmt(ratio_floor)}  (target <= 3)    {ok}")
     else:
         print(f"  api 1M / floor    {fmt(ratio_floor)}  (the 3x target is over gunicorn)")
+    if BASELINE in samples:
+        before = by_round(BASELINE)
+        print(f"  baseline 1M / floor  {fmt(paired(before, floors))}  (the revision in --baseline)")
+        print(f"  api 1M / baseline    {fmt(paired(big, before))}")
     if "api 1M, lean_app" in samples:
         print(f"  what-if lean_app / floor  {fmt(paired(by_round('api 1M, lean_app'), floors))}")
+    parts = [name for name in samples if name.startswith(WITHOUT)]
+    if parts:
+        print(
+            "what each part costs: the request without it / the whole request"
+            " (below 1: the part costs; above 1: the shortcut saves)"
+        )
+        for name in parts:
+            print(f"  {name.removeprefix(WITHOUT):<24} {fmt(paired(by_round(name), big))}")
     return {"medians": medians, "floor": floor, "size": ratio_size, "over_floor": ratio_floor}
 
 

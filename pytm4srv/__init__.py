@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["ZONE"] = ZoneInfo(app.config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise RuntimeError(f"PYTM4SRV_TIMEZONE: unknown zone {app.config['TIMEZONE']!r}") from exc
+    app.config["DB_TIMEOUT"] = config.seconds("DB_TIMEOUT", app.config["DB_TIMEOUT"])
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 

@@ -2,7 +2,8 @@
 
 Strict means: unknown body fields and unknown query parameters are errors (a typo such as
 ``machines=3`` must not silently return every hold), a single-valued query parameter given twice is
-an error, and a body that is not JSON answers 400.
+an error, and a body that is not JSON answers 400. Every operation reads its query string: one that
+declares no query schema has an empty one (``Blueprint.response``), so any parameter is unknown.
 
 The OpenAPI document (``/api/openapi.json``, shown at ``/api/docs``) comes from the same schemas,
 with every error answer an operation can give (``ErrorResponses``) and the bearer scheme.
@@ -11,22 +12,27 @@ with every error answer an operation can give (``ErrorResponses``) and the beare
 from __future__ import annotations
 
 import copy
+import functools
 import json
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Request, current_app, request, send_from_directory
+from flask import Flask, Request, current_app, g, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
 from pytm4srv.schemas import ErrorSchema
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StrictParser(FlaskParser):
@@ -45,15 +51,41 @@ class StrictParser(FlaskParser):
         try:
             return super()._raw_load_json(req)
         except json.JSONDecodeError:
-            raise  # webargs answers it
+            raise  # webargs answers it: _handle_invalid_json_error
         except (RecursionError, ValueError):
             # Nesting too deep for the parser, or an integer literal longer than Python
             # converts (4300 digits): errors webargs does not expect, so they would be 500s.
             abort(400, message="The request body is not JSON that this service can read.")
 
+    def _handle_invalid_json_error(
+        self,
+        error: json.JSONDecodeError | UnicodeDecodeError,
+        req: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if isinstance(error, json.JSONDecodeError):
+            where = f"line {error.lineno}, column {error.colno}"
+            message = f"The request body is not valid JSON: {error.msg} at {where}."
+        else:
+            message = "The request body is not valid UTF-8."
+        abort(400, message=message, messages={"json": [message]})
+
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
+        g.setdefault(_QUERY_READ, True)
         _reject_repeated(req.args, schema)
         return super().load_querystring(req, schema)
+
+
+#: Set on ``g`` once a schema of the operation has read the query string.
+_QUERY_READ = "pytm4srv_query_read"
+
+
+class NoQuerySchema(ma.Schema):
+    """The query string of an operation that takes no parameters: every one is unknown."""
+
+    class Meta:
+        unknown = ma.RAISE
 
 
 def _reject_repeated(args: MultiDict[str, str], schema: ma.Schema) -> None:
@@ -69,6 +101,31 @@ def _reject_repeated(args: MultiDict[str, str], schema: ma.Schema) -> None:
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
+    def response(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """flask-smorest's ``response``, which every operation has, innermost of its decorators
+        that check input: a query string that no query schema of the operation read (above, in
+        ``arguments``) is read with the empty :class:`NoQuerySchema`, so ``DELETE /holds/1?x=1``
+        is a 422 naming ``x``. It runs after the role check, as the other input checks do.
+        """
+        respond = super().response(*args, **kwargs)
+        parser = self.ARGUMENTS_PARSER
+
+        def decorator(view: F) -> F:
+            inner = respond(view)
+
+            @functools.wraps(inner)
+            def strict_query(*f_args: Any, **f_kwargs: Any) -> Any:
+                if not g.get(_QUERY_READ):
+                    parser.parse(NO_QUERY, location="query")
+                return inner(*f_args, **f_kwargs)
+
+            return strict_query  # type: ignore[return-value]
+
+        return decorator
+
+
+NO_QUERY = NoQuerySchema()
+
 
 class Api(flask_smorest.Api):
     # Every error an operation can answer is listed by status (ErrorResponses), so no "default".
@@ -77,6 +134,10 @@ class Api(flask_smorest.Api):
 
     def handle_http_exception(self, error: Any) -> Any:
         return error_payload(error)
+
+    def _register_pagination_header(self) -> None:
+        """No pagination header or its PaginationMetadata schema: the hold list pages with a
+        Link header (documented on it), not flask-smorest's pagination."""
 
 
 def _response(status: int) -> str:
@@ -87,17 +148,17 @@ def _response(status: int) -> str:
 class ErrorResponses(BasePlugin):
     """Documents the error answers every operation can give, from its path and body.
 
-    Role checks add 403 themselves (``pytm4srv.auth.roles_required``) and ``blp.arguments`` adds
-    422; the rest follows from the request: every operation needs a token (401), reads the
-    database (503) and has a bounded URL (414); one with a body can get a body that is not JSON
-    (400) or too large (413); one with an id in its path can name nothing (404).
+    Role checks add 403 themselves (``pytm4srv.auth.roles_required``); the rest follows from the
+    request: every operation needs a token (401), reads the database (503), has a bounded URL
+    (414) and a strict query string (422); one with a body can get a body that is not JSON (400)
+    or too large (413); one with an id in its path can name nothing (404).
     """
 
     def operation_helper(
         self, path: str | None = None, operations: Any = None, **kwargs: Any
     ) -> None:
         for operation in (operations or {}).values():
-            statuses = [401, 414, 503]
+            statuses = [401, 414, 422, 503]
             if "requestBody" in operation:
                 statuses += [400, 413]
             if "{" in (path or ""):
@@ -117,6 +178,32 @@ def _document_custom_fields(
         # OpenAPI 3.0 reads `nullable` only beside a `type`: a branch must admit null.
         properties["oneOf"][0]["nullable"] = True
     return properties
+
+
+def _read_body() -> None:
+    """Read the whole body before the request does anything else.
+
+    So a client that sends its body slowly holds no database transaction meanwhile (on SQLite,
+    none holding the write lock), and a body over ``MAX_CONTENT_LENGTH`` answers 413 however it
+    is sent: werkzeug cuts a chunked body at the limit without saying so, so one byte more
+    means it was too large.
+    """
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is None and not chunked:
+        return
+    cap = request.max_content_length
+    too_large = f"The request body is larger than {cap} bytes."
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        abort(413, message=too_large)
+    except HTTPException:
+        raise  # the client went away (werkzeug's ClientDisconnected, a 400)
+    except Exception:  # the server's own error for a malformed body, chunked encoding above all
+        abort(400, message="The request body could not be read: malformed chunked encoding.")
+    if cap is not None and request.content_length is None and len(data) >= cap:
+        if request.environ["wsgi.input"].read(1):
+            abort(413, message=too_large)
 
 
 def _limit_url_length() -> None:
@@ -170,6 +257,7 @@ def init_app(app: Flask) -> Api:
     app.url_map.converters["int"] = DecimalIntegerConverter
     _serve_swagger_ui(app)
     app.before_request(_limit_url_length)
+    app.before_request(_read_body)
 
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec_kwargs = {

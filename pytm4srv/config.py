@@ -24,12 +24,23 @@ DEFAULTS: dict[str, Any] = {
     "MAX_URL_LENGTH": 4096,
     # Largest `limit` of the hold list; a request without `limit` gets at most this many.
     "MAX_PAGE_SIZE": 1000,
+    # Longest a request waits for the database, in seconds: for a lock another transaction holds,
+    # a server that does not answer, a connection that does not open. Past it the request answers
+    # 503 and writes nothing (docs/API.md, Database faults).
+    "DB_TIMEOUT": 10,
     # Materializer defaults, in minutes.
     "MATERIALIZE_HORIZON": 7 * 24 * 60,
     "MATERIALIZE_CATCH_UP": 24 * 60,
 }
 
 SQLITE_FILENAME = "pytm4srv.sqlite"
+
+
+def seconds(name: str, value: Any) -> float:
+    """A setting given in seconds: a finite number > 0 (``PYTM4SRV_<name>``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**6:
+        raise RuntimeError(f"{ENV_PREFIX}_{name} must be a number of seconds > 0: {value!r}")
+    return float(value)
 
 
 def default_instance_path() -> Path:

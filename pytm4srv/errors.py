@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+
+UNKNOWN_PATH = "No such path; the endpoints are listed at /api/docs."
 
 
 def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -28,28 +31,55 @@ def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, 
     if code == 500:
         # Never leak the exception's text to the client.
         payload["message"] = InternalServerError.description
+    elif payload["message"] == NotFound.description:
+        # werkzeug's text speaks of URLs entered by hand; a path no route matches gets ours.
+        payload["message"] = UNKNOWN_PATH
     return payload, code, headers
 
 
+#: Seconds a client is asked to wait (``Retry-After``) before it tries again after a 503.
+RETRY_AFTER = 5
+
+
 def _database_unavailable(error: DBAPIError) -> Any:
-    if error.connection_invalidated or _is_connection_error(error):
+    if _is_timeout(error):
+        log.warning("database wait timed out: %s", type(error.orig).__name__)
+        seconds = f"{current_app.config['DB_TIMEOUT']:g}"
+        message = f"The database did not answer within {seconds} s (busy); try again shortly."
+    elif error.connection_invalidated or _is_connection_error(error):
         log.warning("database unavailable: %s", type(error.orig).__name__)
-        return error_payload(ServiceUnavailable("The database is unavailable; try again shortly."))
-    raise error
+        message = "The database is unavailable; try again shortly."
+    else:
+        raise error
+    return error_payload(ServiceUnavailable(message, retry_after=RETRY_AFTER))
 
 
 #: PostgreSQL SQLSTATE classes of a server that cannot serve: connection exception, insufficient
-#: resources (too many connections), operator intervention (shutdown, cannot connect now).
+#: resources (too many connections), operator intervention (shutdown, cannot connect now, and
+#: 57014 query_canceled: statement_timeout).
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
-#: SQLite's errors for a database file it cannot open or read.
-UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB")
+#: PostgreSQL SQLSTATEs of a wait that ran out: query_canceled (statement_timeout) and
+#: lock_not_available (lock_timeout).
+TIMEOUT_SQLSTATES = ("57014", "55P03")
+#: SQLite's errors for a database file it cannot open or read, and for a lock that was not
+#: granted within the busy timeout ("database is locked").
+UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB", "SQLITE_BUSY")
+
+
+def _is_timeout(error: DBAPIError) -> bool:
+    """Whether the statement gave up waiting (a lock, the request's time): 503 with its reason."""
+    sqlite_error = str(getattr(error.orig, "sqlite_errorname", ""))
+    return sqlite_error.startswith("SQLITE_BUSY") or (
+        getattr(error.orig, "sqlstate", None) in TIMEOUT_SQLSTATES
+    )
 
 
 def _is_connection_error(error: DBAPIError) -> bool:
     """Whether the database could not be reached or used (503), rather than a statement failing.
 
-    A failing statement (bad SQL, too many variables, a lock not granted) stays a 500: it is a
-    bug to see in the logs, not a reason to tell the client to come back later.
+    A failing statement (bad SQL, too many variables) stays a 500: it is a bug to see in the
+    logs, not a reason to tell the client to come back later. A wait that ran out (a lock not
+    granted in time, the request's time used up) is a 503.
     """
     if error.connection_invalidated:
         return True
@@ -61,7 +91,11 @@ def _is_connection_error(error: DBAPIError) -> bool:
         return str(sqlite_error).startswith(UNAVAILABLE_SQLITE_ERRORS)
     # psycopg: no SQLSTATE when the client itself failed to connect or lost the connection.
     sqlstate = getattr(orig, "sqlstate", None)
-    return sqlstate is None or str(sqlstate)[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+    return (
+        sqlstate is None
+        or str(sqlstate)[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+        or sqlstate in TIMEOUT_SQLSTATES
+    )
 
 
 def init_app(app: Flask) -> None:

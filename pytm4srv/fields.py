@@ -75,7 +75,6 @@ class Timestamp(fields.Field[datetime]):
             {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
             {"type": "string", "pattern": rf"^{_NUMBER.pattern}$", "description": "UNIX seconds"},
         ],
-        "example": 1_800_000_000,
     }
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -145,7 +144,6 @@ class TimeOfDay(fields.Field[time]):
     openapi: ClassVar[dict[str, Any]] = {
         "type": "string",
         "pattern": rf"^{_TIME_OF_DAY.pattern}$",
-        "example": "08:00",
     }
 
     def _serialize(self, value: time | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:

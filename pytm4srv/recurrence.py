@@ -1,22 +1,26 @@
-"""Recurrence engine: the fire instants of a hold schedule (CONTRACT.md section 7).
+"""Recurrence engine: the fire instants of a hold schedule (docs/RECURRENCE.md, Rules).
 
 Pure: standard library only, no clock; the start instant is an argument.
 
 How it stays fast for every valid pattern:
 
 - Periods are numbered with integers (``Y`` year, ``M`` year*12 + month-1, ``W`` week number,
-  ``D`` date ordinal, ``H`` ordinal*24 + hour). The first eligible period at or after the start
-  is reached arithmetically from the anchor's period; nothing iterates from the anchor.
+  ``D`` date ordinal, ``H`` ordinal*24 + hour). Eligible period number ``index`` is
+  ``first_period + index * interval``, where ``first_period`` is the anchor's period; the first
+  eligible index at or after the start is computed, nothing iterates from the anchor.
 - Which days of a period are selected depends only on the period's calendar *type*: for ``Y``
   (leap, weekday of 1 January), for ``M`` (month, leap, weekday of the 1st), for ``W`` (month of
   the Monday, how many of the week's days are still in that month). These selections are
   computed once per (frequency, months, weekdays, indices) for every type.
-- ``D`` and ``H`` skip arithmetically over disallowed weekdays (a residue table over the
-  interval) and over months whose bit is unset.
+- Months whose bit is unset are skipped by residue arithmetic (``M``) or by jumping to the first
+  eligible period of the next wanted month (``W``, ``D``, ``H``); ``D`` and ``H`` skip disallowed
+  weekdays with a residue table over the interval.
 - The Gregorian calendar repeats every 400 years (146097 days, 20871 weeks, 4800 months), and
-  so does the pattern of eligible periods after n / gcd(n, interval) of them: ``Y``, ``M`` and
-  ``W`` record the productive periods of their first cycle and replay them, and a whole cycle
-  that selects nothing proves that nothing ever will.
+  so does the pattern of eligible periods after n / gcd(n, interval) of them. ``Y``, ``M`` and
+  ``W`` scan their first cycle of eligible periods, and one shared helper (``_replay_cycles``)
+  records the productive ones and replays them, shifted by whole 400-year spans, for every
+  later cycle; a whole cycle that selects nothing proves that nothing ever will. ``D`` and
+  ``H`` stop after a cycle's span of dates or hours without a wanted month.
 - Local times are turned into instants with zoneinfo (fold=0). A DST gap can put a candidate
   after a later one (by up to the size of the gap, 24 h on Pacific/Apia in 2011), so instants
   are held in a small heap until no later candidate can precede them, then emitted once each.
@@ -25,10 +29,10 @@ How it stays fast for every valid pattern:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import islice
 from math import gcd
 
@@ -47,13 +51,13 @@ FREQUENCIES = ("Y", "M", "W", "D", "H")
 ALL_MONTHS = 0xFFF  # bit 0 = January ... bit 11 = December
 ALL_WEEKDAYS = 0x7F  # bit 0 = Monday ... bit 6 = Sunday
 
-_MAX_ORD = date.max.toordinal()  # 9999-12-31; ordinal 1 (0001-01-01) is a Monday
+_LAST_ORDINAL = date.max.toordinal()  # 9999-12-31; ordinal 1 (0001-01-01) is a Monday
 _MIDNIGHT_UTC = time(0, tzinfo=UTC)
 _DAYS = tuple(timedelta(days=i) for i in range(367))
 _HOURS = tuple(timedelta(hours=i) for i in range(24))
 _ONE_SECOND = timedelta(seconds=1)
 
-_MONTH_LEN = (
+_MONTH_LENGTHS = (
     (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31),
     (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31),
 )
@@ -61,7 +65,7 @@ _MONTH_LEN = (
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """The recurrence fields of a schedule (CONTRACT.md sections 5 and 7)."""
+    """The recurrence fields of a schedule (docs/RECURRENCE.md, Rules)."""
 
     frequency: str  # one of FREQUENCIES
     time_of_day: time  # naive time, seconds allowed, microsecond 0
@@ -96,13 +100,32 @@ def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def _select(cands: list[int], indices: tuple[int, ...]) -> tuple[int, ...]:
+def _select(candidates: list[int], indices: tuple[int, ...]) -> tuple[int, ...]:
     """The candidates kept by ``indices`` (1-based, negative from the end), ascending, once."""
     if not indices:
-        return tuple(cands)
-    n = len(cands)
-    kept = {cands[i - 1] if i > 0 else cands[n + i] for i in indices if -n <= i <= n}
+        return tuple(candidates)
+    count = len(candidates)
+    kept = {
+        candidates[i - 1] if i > 0 else candidates[count + i]
+        for i in indices
+        if -count <= i <= count
+    }
     return tuple(sorted(kept))
+
+
+def _week_candidates(
+    months: int, weekdays: int, month_index: int, days_in_month: int, days: int = 7
+) -> list[int]:
+    """Candidate day offsets of a week whose Monday is in month ``month_index`` (0-based),
+    ``days_in_month`` of its days (from the Monday on) in that month, the rest in the next one;
+    ``days`` is how many of the week's days exist."""
+    next_month_index = (month_index + 1) % 12
+    return [
+        day
+        for day in range(days)
+        if weekdays >> day & 1
+        and months >> (month_index if day < days_in_month else next_month_index) & 1
+    ]
 
 
 @lru_cache(maxsize=256)
@@ -112,59 +135,67 @@ def _type_table(
     """Selected day offsets for every calendar type of a ``Y``, ``M`` or ``W`` period.
 
     Y: key leap*7 + weekday of 1 January; offsets from 1 January.
-    M: key (month-1)*14 + leap*7 + weekday of the 1st; offsets from the 1st.
-    W: key (month of the Monday - 1)*8 + s, s = days of the week still in that month (1..7);
-       offsets from the Monday.
+    M: key month_index*14 + leap*7 + weekday of the 1st; offsets from the 1st.
+    W: key month_index*8 + days_in_month, where month_index is the Monday's month (0-based)
+       and days_in_month (1..7) how many of the week's days are still in it; offsets from the
+       Monday. Key month_index*8 + 0 is unused.
     """
     table: list[tuple[int, ...]] = []
     if frequency == "Y":
         for leap in (0, 1):
-            for wd1 in range(7):
-                cands: list[int] = []
-                doy = 0
-                for mo, length in enumerate(_MONTH_LEN[leap]):
-                    if months >> mo & 1:
-                        cands.extend(
-                            d for d in range(doy, doy + length) if weekdays >> ((wd1 + d) % 7) & 1
+            for first_weekday in range(7):
+                candidates: list[int] = []
+                day_of_year = 0
+                for month_index, length in enumerate(_MONTH_LENGTHS[leap]):
+                    if months >> month_index & 1:
+                        candidates.extend(
+                            day
+                            for day in range(day_of_year, day_of_year + length)
+                            if weekdays >> ((first_weekday + day) % 7) & 1
                         )
-                    doy += length
-                table.append(_select(cands, indices))
+                    day_of_year += length
+                table.append(_select(candidates, indices))
     elif frequency == "M":
-        for mo in range(12):
+        for month_index in range(12):
             for leap in (0, 1):
-                for wd1 in range(7):
-                    if months >> mo & 1:
-                        length = _MONTH_LEN[leap][mo]
-                        cands = [d for d in range(length) if weekdays >> ((wd1 + d) % 7) & 1]
-                        table.append(_select(cands, indices))
+                for first_weekday in range(7):
+                    if months >> month_index & 1:
+                        length = _MONTH_LENGTHS[leap][month_index]
+                        candidates = [
+                            day
+                            for day in range(length)
+                            if weekdays >> ((first_weekday + day) % 7) & 1
+                        ]
+                        table.append(_select(candidates, indices))
                     else:
                         table.append(())
     elif frequency == "W":
-        for mo in range(12):
-            for s in range(8):
-                cands = [
-                    i
-                    for i in range(7)
-                    if weekdays >> i & 1 and months >> (mo if i < s else (mo + 1) % 12) & 1
-                ]
-                table.append(_select(cands, indices) if s else ())
+        for month_index in range(12):
+            table.append(())
+            for days_in_month in range(1, 8):
+                candidates = _week_candidates(months, weekdays, month_index, days_in_month)
+                table.append(_select(candidates, indices))
     else:
         raise ValueError(frequency)
     return tuple(table)
 
 
-def _week_offsets_truncated(p: Pattern, monday: date) -> tuple[int, ...]:
+def _days_in_month_from(day: date) -> int:
+    """How many days of ``day``'s month there are from ``day`` on, itself included."""
+    return _MONTH_LENGTHS[_is_leap(day.year)][day.month - 1] - day.day + 1
+
+
+def _last_week_offsets(pattern: Pattern, monday: date) -> tuple[int, ...]:
     """Selection of the last, partial week of the calendar (the days after 9999-12-31 do not
     exist, so positions are counted over the days that do)."""
-    days = _MAX_ORD - monday.toordinal() + 1
-    mo = monday.month - 1
-    s = _MONTH_LEN[_is_leap(monday.year)][mo] - monday.day + 1
-    cands = [
-        i
-        for i in range(min(days, 7))
-        if p.weekdays >> i & 1 and p.months >> (mo if i < s else (mo + 1) % 12) & 1
-    ]
-    return _select(cands, p.indices)
+    candidates = _week_candidates(
+        pattern.months,
+        pattern.weekdays,
+        monday.month - 1,
+        _days_in_month_from(monday),
+        min(_LAST_ORDINAL - monday.toordinal() + 1, 7),
+    )
+    return _select(candidates, pattern.indices)
 
 
 def never_fires(pattern: Pattern) -> bool:
@@ -175,13 +206,13 @@ def never_fires(pattern: Pattern) -> bool:
     """
     if not pattern.months or not pattern.weekdays:
         return True
-    f = pattern.frequency
-    if f == "H":
+    frequency = pattern.frequency
+    if frequency == "H":
         return False
-    if f == "D":
+    if frequency == "D":
         return bool(pattern.indices) and 1 not in pattern.indices and -1 not in pattern.indices
     # Every calendar type occurs in every 400-year cycle.
-    return not any(_type_table(f, pattern.months, pattern.weekdays, pattern.indices))
+    return not any(_type_table(frequency, pattern.months, pattern.weekdays, pattern.indices))
 
 
 # --------------------------------------------------------------------------
@@ -189,12 +220,12 @@ def never_fires(pattern: Pattern) -> bool:
 # --------------------------------------------------------------------------
 
 
-def _utc_seconds(dt: datetime) -> int:
+def _utc_seconds(instant: datetime) -> int:
     """The instant as whole UTC seconds on the scale ordinal*86400 + seconds of the day."""
-    offset = dt.utcoffset()
+    offset = instant.utcoffset()
     if offset is None:
         raise ValueError("datetimes must be timezone-aware")
-    wall = dt.toordinal() * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second
+    wall = instant.toordinal() * 86400 + instant.hour * 3600 + instant.minute * 60 + instant.second
     return wall - offset // _ONE_SECOND
 
 
@@ -206,33 +237,34 @@ def _local_ordinal_hour(instant: datetime, zone: tzinfo) -> tuple[int, int]:
         return local.toordinal(), local.hour
     except OverflowError:
         pass
-    secs = _utc_seconds(instant)
-    probe = min(max(secs, 3 * 86400), (_MAX_ORD - 2) * 86400)
-    probe_dt = datetime.combine(date.fromordinal(probe // 86400), _MIDNIGHT_UTC) + timedelta(
+    seconds = _utc_seconds(instant)
+    probe = min(max(seconds, 3 * 86400), (_LAST_ORDINAL - 2) * 86400)
+    probe_instant = datetime.combine(date.fromordinal(probe // 86400), _MIDNIGHT_UTC) + timedelta(
         seconds=probe % 86400
     )
-    offset = probe_dt.astimezone(zone).utcoffset()
+    offset = probe_instant.astimezone(zone).utcoffset()
     assert offset is not None
-    secs += offset // _ONE_SECOND
-    return secs // 86400, secs % 86400 // 3600
+    seconds += offset // _ONE_SECOND
+    return seconds // 86400, seconds % 86400 // 3600
 
 
 def _year_month(ordinal: int) -> tuple[int, int]:
     """(year, month) of a date ordinal, one day past either end of the range included."""
     if ordinal < 1:
         return 0, 12
-    if ordinal > _MAX_ORD:
+    if ordinal > _LAST_ORDINAL:
         return 10000, 1
-    d = date.fromordinal(ordinal)
-    return d.year, d.month
+    day = date.fromordinal(ordinal)
+    return day.year, day.month
 
 
 def _period(frequency: str, ordinal: int, hour: int) -> int:
+    """The number of the period of ``frequency`` that holds local date ``ordinal`` at ``hour``."""
     if frequency == "Y":
         return _year_month(ordinal)[0]
     if frequency == "M":
-        y, m = _year_month(ordinal)
-        return y * 12 + m - 1
+        year, month = _year_month(ordinal)
+        return year * 12 + month - 1
     if frequency == "W":
         return (ordinal - 1) // 7
     if frequency == "D":
@@ -240,32 +272,44 @@ def _period(frequency: str, ordinal: int, hour: int) -> int:
     return ordinal * 24 + hour
 
 
-def _first_eligible(p0: int, k: int, p: int) -> int:
-    """The first period >= p among p0, p0 + k, p0 + 2k, ..."""
-    if p <= p0:
-        return p0
-    return p0 + -(-(p - p0) // k) * k
+def _first_index(first_period: int, interval: int, period: int) -> int:
+    """The least index >= 0 whose eligible period, first_period + index * interval, is at or
+    after ``period``."""
+    if period <= first_period:
+        return 0
+    return -(-(period - first_period) // interval)
 
 
 @lru_cache(maxsize=64)
 def _months_ahead(months: int) -> tuple[int, ...]:
     """For each month 0..11, how many months ahead (1..12) the next month with its bit set is."""
     return tuple(
-        next(step for step in range(1, 13) if months >> ((mo + step) % 12) & 1) for mo in range(12)
+        next(step for step in range(1, 13) if months >> ((month_index + step) % 12) & 1)
+        for month_index in range(12)
     )
 
 
-def _residue_steps(ok: list[bool]) -> list[int] | None:
-    """For each residue r, how far to the next residue (r + d) % n that is ok; None if none."""
-    n = len(ok)
-    if not any(ok):
+def _next_wanted_month(month_number: int, months_ahead: tuple[int, ...]) -> int | None:
+    """Ordinal of the 1st of the first wanted month after ``month_number`` (year*12 + month-1);
+    None when that month is past the calendar."""
+    year, month_index = divmod(month_number + months_ahead[month_number % 12], 12)
+    if year > 9999:
         return None
-    steps = [0] * n
-    for r in range(n):
-        d = 0
-        while not ok[(r + d) % n]:
-            d += 1
-        steps[r] = d
+    return date(year, month_index + 1, 1).toordinal()
+
+
+def _residue_steps(wanted: list[bool]) -> list[int] | None:
+    """For each residue r, how far to the next residue (r + step) % n that is wanted; None
+    if none is."""
+    count = len(wanted)
+    if not any(wanted):
+        return None
+    steps = [0] * count
+    for residue in range(count):
+        step = 0
+        while not wanted[(residue + step) % count]:
+            step += 1
+        steps[residue] = step
     return steps
 
 
@@ -273,226 +317,279 @@ def _residue_steps(ok: list[bool]) -> list[int] | None:
 # Candidates, one chunk per productive period (local aware datetimes, wall order)
 # --------------------------------------------------------------------------
 
-
-# Y, M and W record the productive eligible periods of their first 400-year cycle (found by
-# scanning, with unwanted months skipped) and replay that list for every later cycle: the
-# calendar and the interval's phase repeat exactly, so the cost is one cycle at most plus the
-# fires themselves, however sparse the rule.
+# A productive period: its start (local, aware, at time_of_day) and the offsets in days from
+# the start of the candidates it selects.
+_Productive = tuple[datetime, tuple[int, ...]]
 
 
-def _chunks_y(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
-    table = _type_table("Y", p.months, p.weekdays, p.indices)
-    k = p.interval
-    t = p.time_of_day.replace(tzinfo=zone)
-    y_hi = date.fromordinal(o_hi).year
-    j0 = (_first_eligible(p0, k, date.fromordinal(o_lo).year) - p0) // k
-    cycle = 400 // gcd(400, k)  # eligible years per 400-year cycle
-    record: list[tuple[int, tuple[int, ...]]] = []
-    for j in range(j0, j0 + cycle):
-        y = p0 + j * k
-        if y > y_hi:
-            return
-        jan1 = datetime.combine(date(y, 1, 1), t)
-        offsets = table[_is_leap(y) * 7 + jan1.weekday()]
-        if offsets:
-            record.append((j - j0, offsets))
-            yield [jan1 + _DAYS[i] for i in offsets]
+def _replay_cycles(
+    first_cycle: Iterable[_Productive],
+    spans_per_cycle: int,
+    ordinal_high: int,
+    last_week: Callable[[date], tuple[int, ...]] | None = None,
+) -> Iterator[list[datetime]]:
+    """The chunks of a ``Y``, ``M`` or ``W`` rule: its first cycle of eligible periods, then
+    that cycle replayed.
+
+    ``first_cycle`` yields the productive periods of the first cycle of eligible periods in
+    order (it stops early at the end of the calendar or of the requested range). One cycle
+    spans ``spans_per_cycle`` whole 400-year spans, over which the calendar and the interval's
+    phase repeat exactly: every later cycle selects the same offsets from the same month and
+    day, that many 400-year spans later. The cost is one cycle at most plus the fires
+    themselves, however sparse the rule. The replay ends before the first period that starts
+    after local date ``ordinal_high``. ``last_week`` gives the selection of a period that runs
+    past 9999-12-31 (only the calendar's last week does).
+    """
+    record: list[_Productive] = []
+    for start, offsets in first_cycle:
+        record.append((start, offsets))
+        yield [start + _DAYS[i] for i in offsets]
     if not record:
         return  # a whole cycle without a selection: never
+    local_time = record[0][0].timetz()  # time_of_day in the zone, as every period start
+    replayed = [
+        (start.year, start.month, start.day, start.toordinal(), offsets)
+        for start, offsets in record
+    ]
+    years_per_cycle = 400 * spans_per_cycle
+    days_per_cycle = 146097 * spans_per_cycle
+    shift_years = 0
+    # The limits on a first-cycle ordinal for its shifted period to start by ``ordinal_high``
+    # and to be a whole week.
+    high = ordinal_high
+    whole_week = _LAST_ORDINAL - 6
     while True:
-        j0 += cycle
-        for r, offsets in record:
-            y = p0 + (j0 + r) * k
-            if y > y_hi:
+        shift_years += years_per_cycle
+        high -= days_per_cycle
+        whole_week -= days_per_cycle
+        for year, month, day, ordinal, offsets in replayed:
+            if ordinal > high:
                 return
-            jan1 = datetime.combine(date(y, 1, 1), t)
-            yield [jan1 + _DAYS[i] for i in offsets]
-
-
-def _chunks_m(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
-    table = _type_table("M", p.months, p.weekdays, p.indices)
-    k = p.interval
-    tod = p.time_of_day
-    hh, mm, ss = tod.hour, tod.minute, tod.second
-    months = p.months
-    y, mo = _year_month(o_lo)
-    y_hi = _year_month(o_hi)[0]
-    j0 = (_first_eligible(p0, k, y * 12 + mo - 1) - p0) // k
-    # Eligible period j falls in month-of-year (p0 + j*k) % 12: skip unset months by residue.
-    c12 = 12 // gcd(12, k)
-    steps = _residue_steps([bool(months >> ((p0 + r * k) % 12) & 1) for r in range(c12)])
-    if steps is None:
-        return
-    cycle = 4800 // gcd(4800, k)  # eligible months per 400-year cycle
-    record: list[tuple[int, tuple[int, ...]]] = []
-    j = j0
-    while True:
-        j += steps[j % c12]
-        if j >= j0 + cycle:
-            break
-        y, mi = divmod(p0 + j * k, 12)
-        if y > y_hi:
-            return
-        first = datetime(y, mi + 1, 1, hh, mm, ss, tzinfo=zone)
-        offsets = table[mi * 14 + _is_leap(y) * 7 + first.weekday()]
-        if offsets:
-            record.append((j - j0, offsets))
-            yield [first + _DAYS[i] for i in offsets]
-        j += 1
-    if not record:
-        return
-    while True:
-        j0 += cycle
-        for r, offsets in record:
-            y, mi = divmod(p0 + (j0 + r) * k, 12)
-            if y > y_hi:
-                return
-            first = datetime(y, mi + 1, 1, hh, mm, ss, tzinfo=zone)
-            yield [first + _DAYS[i] for i in offsets]
-
-
-def _chunks_w(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
-    table = _type_table("W", p.months, p.weekdays, p.indices)
-    k = p.interval
-    t = p.time_of_day.replace(tzinfo=zone)
-    months = p.months
-    ahead = _months_ahead(months)
-    w0 = _first_eligible(p0, k, (o_lo - 1) // 7)
-    cycle = 20871 // gcd(20871, k) * k  # weeks spanned by one cycle of eligible weeks
-    record: list[tuple[int, tuple[int, ...]]] = []
-    w = w0
-    while w < w0 + cycle:
-        monday = 7 * w + 1
-        if monday > o_hi:
-            return
-        d0 = date.fromordinal(monday)
-        y = d0.year
-        mo = d0.month - 1
-        s = _MONTH_LEN[y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)][mo] - d0.day + 1
-        if s > 7:
-            s = 7
-        if monday + 6 > _MAX_ORD:
-            offsets = _week_offsets_truncated(p, d0)
-        else:
-            offsets = table[mo * 8 + s]
-        if offsets:
-            record.append((w - w0, offsets))
-            base = datetime.combine(d0, t)
-            yield [base + _DAYS[i] for i in offsets]
-            w += k
-        elif months >> mo & 1 or (s < 7 and months >> ((mo + 1) % 12) & 1):
-            w += k
-        else:
-            # No month of this week is wanted: go to the week of the next wanted month.
-            m = y * 12 + mo + (s < 7)
-            y, m = divmod(m + ahead[m % 12], 12)
-            if y > 9999:
-                return
-            w = _first_eligible(p0, k, (date(y, m + 1, 1).toordinal() - 1) // 7)
-    if not record:
-        return
-    while True:
-        w0 += cycle
-        for r, offsets in record:
-            monday = 7 * (w0 + r) + 1
-            if monday > o_hi:
-                return
-            d0 = date.fromordinal(monday)
-            if monday + 6 > _MAX_ORD:
-                offsets = _week_offsets_truncated(p, d0)
+            year += shift_years
+            if ordinal > whole_week and last_week is not None:
+                offsets = last_week(date(year, month, day))
                 if not offsets:
                     return
-            base = datetime.combine(d0, t)
-            yield [base + _DAYS[i] for i in offsets]
+            start = datetime.combine(date(year, month, day), local_time)
+            yield [start + _DAYS[i] for i in offsets]
 
 
-def _chunks_d(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
-    if p.indices and 1 not in p.indices and -1 not in p.indices:
-        return
-    k = p.interval
-    t = p.time_of_day.replace(tzinfo=zone)
-    months, weekdays = p.months, p.weekdays
-    ahead = _months_ahead(months)
-    # Eligible date j is p0 + j*k; its weekday repeats with j modulo c7.
-    c7 = 7 // gcd(7, k)
-    steps = _residue_steps([bool(weekdays >> ((p0 + r * k + 6) % 7) & 1) for r in range(c7)])
-    if steps is None:
-        return
-    cycle_days = 146097 // gcd(146097, k) * k
-    j = (_first_eligible(p0, k, o_lo) - p0) // k
-    j += steps[j % c7]
-    last = p0 + j * k - 1  # last selected date (or where the search started)
-    while True:
-        o = p0 + j * k
-        if o > o_hi:
+def _first_cycle_y(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[_Productive]:
+    table = _type_table("Y", pattern.months, pattern.weekdays, pattern.indices)
+    interval = pattern.interval
+    local_time = pattern.time_of_day.replace(tzinfo=zone)
+    last_year = date.fromordinal(ordinal_high).year
+    start_index = _first_index(first_period, interval, date.fromordinal(ordinal_low).year)
+    for index in range(start_index, start_index + 400 // gcd(400, interval)):
+        year = first_period + index * interval
+        if year > last_year:
             return
-        d = date.fromordinal(o)
-        mo = d.month - 1
-        if months >> mo & 1:
-            month_end = min(o + _MONTH_LEN[_is_leap(d.year)][mo] - d.day, o_hi)
-            base = datetime.combine(d, t)
-            chunk = [base]
-            last = o
-            while True:
-                j += 1
-                j += steps[j % c7]
-                o2 = p0 + j * k
-                if o2 > month_end:
-                    break
-                chunk.append(base + _DAYS[o2 - o])
-                last = o2
-            yield chunk
-        else:
-            if o - last > cycle_days:
-                return  # a whole cycle of eligible dates without a wanted one
-            y, m = divmod(d.year * 12 + mo + ahead[mo], 12)
-            if y > 9999:
-                return
-            j = -(-(date(y, m + 1, 1).toordinal() - p0) // k)
-            j += steps[j % c7]
+        january_first = datetime.combine(date(year, 1, 1), local_time)
+        offsets = table[_is_leap(year) * 7 + january_first.weekday()]
+        if offsets:
+            yield january_first, offsets
 
 
-def _chunks_h(p: Pattern, zone: tzinfo, p0: int, o_lo: int, o_hi: int) -> Iterator[list[datetime]]:
-    k = p.interval
-    t0 = p.time_of_day.replace(hour=0, tzinfo=zone)
-    months, weekdays = p.months, p.weekdays
-    ahead = _months_ahead(months)
-    # Eligible hour j is p0 + j*k; its weekday ((p // 24) % 7 = (p % 168) // 24) repeats with
-    # j modulo c168.
-    c168 = 168 // gcd(168, k)
+def _first_cycle_m(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[_Productive]:
+    table = _type_table("M", pattern.months, pattern.weekdays, pattern.indices)
+    interval = pattern.interval
+    local_time = pattern.time_of_day.replace(tzinfo=zone)
+    months = pattern.months
+    year, month = _year_month(ordinal_low)
+    last_year = _year_month(ordinal_high)[0]
+    start_index = _first_index(first_period, interval, year * 12 + month - 1)
+    # Eligible month ``index`` is month-of-year (first_period + index * interval) % 12, which
+    # repeats with index modulo month_residues: skip unwanted months by residue.
+    month_residues = 12 // gcd(12, interval)
     steps = _residue_steps(
-        [bool(weekdays >> (((p0 + r * k) % 168 // 24 + 6) % 7) & 1) for r in range(c168)]
+        [bool(months >> ((first_period + r * interval) % 12) & 1) for r in range(month_residues)]
     )
     if steps is None:
         return
-    cycle_hours = 146097 * 24 // gcd(146097 * 24, k) * k
-    j = (_first_eligible(p0, k, o_lo * 24) - p0) // k
-    j += steps[j % c168]
-    last = p0 + j * k - 1
+    end_index = start_index + 4800 // gcd(4800, interval)
+    index = start_index
     while True:
-        h = p0 + j * k
-        o = h // 24
-        if o > o_hi:
+        index += steps[index % month_residues]
+        if index >= end_index:
             return
-        d = date.fromordinal(o)
-        mo = d.month - 1
-        if months >> mo & 1:
-            base = datetime.combine(d, t0)
-            day_start = o * 24
-            # Every eligible hour of this date shares its weekday and month.
-            chunk = [base + _HOURS[hh] for hh in range(h - day_start, 24, k)]
-            last = day_start + 24 - 1
-            j = -(-(day_start + 24 - p0) // k)
-            j += steps[j % c168]
+        year, month_index = divmod(first_period + index * interval, 12)
+        if year > last_year:
+            return
+        first_day = datetime.combine(date(year, month_index + 1, 1), local_time)
+        offsets = table[month_index * 14 + _is_leap(year) * 7 + first_day.weekday()]
+        if offsets:
+            yield first_day, offsets
+        index += 1
+
+
+def _first_cycle_w(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[_Productive]:
+    table = _type_table("W", pattern.months, pattern.weekdays, pattern.indices)
+    interval = pattern.interval
+    local_time = pattern.time_of_day.replace(tzinfo=zone)
+    months = pattern.months
+    months_ahead = _months_ahead(months)
+    start_index = _first_index(first_period, interval, (ordinal_low - 1) // 7)
+    end_index = start_index + 20871 // gcd(20871, interval)
+    index = start_index
+    while index < end_index:
+        monday_ordinal = 7 * (first_period + index * interval) + 1
+        if monday_ordinal > ordinal_high:
+            return
+        monday = date.fromordinal(monday_ordinal)
+        month_index = monday.month - 1
+        # Days of the week in the Monday's month (a month has 28 days at least).
+        days_in_month = 7 if monday.day <= 22 else min(_days_in_month_from(monday), 7)
+        if monday_ordinal + 6 > _LAST_ORDINAL:
+            offsets = _last_week_offsets(pattern, monday)
+        else:
+            offsets = table[month_index * 8 + days_in_month]
+        if offsets:
+            yield datetime.combine(monday, local_time), offsets
+            index += 1
+        elif months >> month_index & 1 or (
+            days_in_month < 7 and months >> ((month_index + 1) % 12) & 1
+        ):
+            index += 1
+        else:
+            # No month of this week is wanted: go to the week of the next wanted month.
+            month_number = monday.year * 12 + month_index + (days_in_month < 7)
+            month_start = _next_wanted_month(month_number, months_ahead)
+            if month_start is None:
+                return
+            index = _first_index(first_period, interval, (month_start - 1) // 7)
+
+
+def _chunks_y(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[list[datetime]]:
+    first_cycle = _first_cycle_y(pattern, zone, first_period, ordinal_low, ordinal_high)
+    spans = pattern.interval // gcd(400, pattern.interval)
+    return _replay_cycles(first_cycle, spans, ordinal_high)
+
+
+def _chunks_m(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[list[datetime]]:
+    first_cycle = _first_cycle_m(pattern, zone, first_period, ordinal_low, ordinal_high)
+    spans = pattern.interval // gcd(4800, pattern.interval)
+    return _replay_cycles(first_cycle, spans, ordinal_high)
+
+
+def _chunks_w(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[list[datetime]]:
+    first_cycle = _first_cycle_w(pattern, zone, first_period, ordinal_low, ordinal_high)
+    spans = pattern.interval // gcd(20871, pattern.interval)
+    return _replay_cycles(first_cycle, spans, ordinal_high, partial(_last_week_offsets, pattern))
+
+
+def _chunks_d(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[list[datetime]]:
+    if pattern.indices and 1 not in pattern.indices and -1 not in pattern.indices:
+        return
+    interval = pattern.interval
+    local_time = pattern.time_of_day.replace(tzinfo=zone)
+    months, weekdays = pattern.months, pattern.weekdays
+    months_ahead = _months_ahead(months)
+    # Eligible date ``index`` is ordinal first_period + index * interval; its weekday repeats
+    # with index modulo weekday_residues (ordinal 1 is a Monday).
+    weekday_residues = 7 // gcd(7, interval)
+    steps = _residue_steps(
+        [
+            bool(weekdays >> ((first_period + r * interval + 6) % 7) & 1)
+            for r in range(weekday_residues)
+        ]
+    )
+    if steps is None:
+        return
+    days_per_cycle = 146097 // gcd(146097, interval) * interval
+    index = _first_index(first_period, interval, ordinal_low)
+    index += steps[index % weekday_residues]
+    last_selected = first_period + index * interval - 1  # or the day before the search
+    while True:
+        ordinal = first_period + index * interval
+        if ordinal > ordinal_high:
+            return
+        day = date.fromordinal(ordinal)
+        month_index = day.month - 1
+        if months >> month_index & 1:
+            month_end = min(ordinal + _days_in_month_from(day) - 1, ordinal_high)
+            start = datetime.combine(day, local_time)
+            chunk = [start]
+            last_selected = ordinal
+            while True:
+                index += 1
+                index += steps[index % weekday_residues]
+                next_ordinal = first_period + index * interval
+                if next_ordinal > month_end:
+                    break
+                chunk.append(start + _DAYS[next_ordinal - ordinal])
+                last_selected = next_ordinal
             yield chunk
         else:
-            if h - last > cycle_hours:
-                return  # a whole cycle of eligible hours without a wanted one
-            y, m = divmod(d.year * 12 + mo + ahead[mo], 12)
-            if y > 9999:
+            if ordinal - last_selected > days_per_cycle:
+                return  # a whole cycle of eligible dates without a wanted one
+            month_start = _next_wanted_month(day.year * 12 + month_index, months_ahead)
+            if month_start is None:
                 return
-            j = -(-(date(y, m + 1, 1).toordinal() * 24 - p0) // k)
-            j += steps[j % c168]
+            index = -(-(month_start - first_period) // interval)  # month_start > first_period
+            index += steps[index % weekday_residues]
+
+
+def _chunks_h(
+    pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
+) -> Iterator[list[datetime]]:
+    interval = pattern.interval
+    local_midnight = pattern.time_of_day.replace(hour=0, tzinfo=zone)
+    months, weekdays = pattern.months, pattern.weekdays
+    months_ahead = _months_ahead(months)
+    # Eligible hour ``index`` is hour number first_period + index * interval; its weekday
+    # ((hour_number // 24) % 7 = (hour_number % 168) // 24) repeats with index modulo
+    # week_hour_residues.
+    week_hour_residues = 168 // gcd(168, interval)
+    steps = _residue_steps(
+        [
+            bool(weekdays >> (((first_period + r * interval) % 168 // 24 + 6) % 7) & 1)
+            for r in range(week_hour_residues)
+        ]
+    )
+    if steps is None:
+        return
+    hours_per_cycle = 146097 * 24 // gcd(146097 * 24, interval) * interval
+    index = _first_index(first_period, interval, ordinal_low * 24)
+    index += steps[index % week_hour_residues]
+    last_selected = first_period + index * interval - 1
+    while True:
+        hour_number = first_period + index * interval
+        ordinal = hour_number // 24
+        if ordinal > ordinal_high:
+            return
+        day = date.fromordinal(ordinal)
+        month_index = day.month - 1
+        if months >> month_index & 1:
+            start = datetime.combine(day, local_midnight)
+            day_start = ordinal * 24
+            # Every eligible hour of this date shares its weekday and month.
+            chunk = [start + _HOURS[hour] for hour in range(hour_number - day_start, 24, interval)]
+            last_selected = day_start + 24 - 1
+            index = -(-(day_start + 24 - first_period) // interval)  # next date, > first_period
+            index += steps[index % week_hour_residues]
+            yield chunk
+        else:
+            if hour_number - last_selected > hours_per_cycle:
+                return  # a whole cycle of eligible hours without a wanted one
+            month_start = _next_wanted_month(day.year * 12 + month_index, months_ahead)
+            if month_start is None:
+                return
+            index = -(-(month_start * 24 - first_period) // interval)  # > first_period
+            index += steps[index % week_hour_residues]
 
 
 _CHUNKS = {"Y": _chunks_y, "M": _chunks_m, "W": _chunks_w, "D": _chunks_d, "H": _chunks_h}
@@ -532,28 +629,32 @@ def _instants_zone(chunks: Iterable[list[datetime]], after: datetime | None) -> 
     bound: datetime | None = None
     for chunk in chunks:
         if heap:
-            o = chunk[0].toordinal() - 1
-            if o != bound_ordinal:
-                bound_ordinal = o
-                bound = datetime.combine(date.fromordinal(o), _MIDNIGHT_UTC) if o >= 1 else None
+            ordinal = chunk[0].toordinal() - 1
+            if ordinal != bound_ordinal:
+                bound_ordinal = ordinal
+                bound = (
+                    datetime.combine(date.fromordinal(ordinal), _MIDNIGHT_UTC)
+                    if ordinal >= 1
+                    else None
+                )
             if bound is not None:
                 while heap and heap[0] <= bound:
-                    x = heapq.heappop(heap)
-                    if x != previous:
-                        previous = x
-                        yield x
+                    instant = heapq.heappop(heap)
+                    if instant != previous:
+                        previous = instant
+                        yield instant
         for local in chunk:
             try:
-                x = local.astimezone(UTC)
+                instant = local.astimezone(UTC)
             except OverflowError:
                 continue
-            if after is None or x > after:
-                heapq.heappush(heap, x)
+            if after is None or instant > after:
+                heapq.heappush(heap, instant)
     while heap:
-        x = heapq.heappop(heap)
-        if x != previous:
-            previous = x
-            yield x
+        instant = heapq.heappop(heap)
+        if instant != previous:
+            previous = instant
+            yield instant
 
 
 def _iterate(
@@ -569,19 +670,20 @@ def _iterate(
         if after.year > 5000:
             return iter(())  # after the last representable instant
         after_utc = None  # before the first one
-    o_lo = max(after_utc.toordinal() - 1, 1) if after_utc is not None else 1
-    o_hi = _MAX_ORD
+    # Local dates that can hold a fire in (after, until]: a UTC offset is under 24 h.
+    ordinal_low = max(after_utc.toordinal() - 1, 1) if after_utc is not None else 1
+    ordinal_high = _LAST_ORDINAL
     if until is not None:
         try:
-            o_hi = min(until.astimezone(UTC).toordinal() + 1, _MAX_ORD)
+            ordinal_high = min(until.astimezone(UTC).toordinal() + 1, _LAST_ORDINAL)
         except OverflowError:
             if until.year < 5000:
                 return iter(())
-    if o_hi < o_lo:
+    if ordinal_high < ordinal_low:
         return iter(())
-    a_ord, a_hour = _local_ordinal_hour(anchor, zone)
-    p0 = _period(pattern.frequency, a_ord, a_hour)
-    chunks = _CHUNKS[pattern.frequency](pattern, zone, p0, o_lo, o_hi)
+    anchor_ordinal, anchor_hour = _local_ordinal_hour(anchor, zone)
+    first_period = _period(pattern.frequency, anchor_ordinal, anchor_hour)
+    chunks = _CHUNKS[pattern.frequency](pattern, zone, first_period, ordinal_low, ordinal_high)
     if isinstance(zone, timezone):
         return _instants_fixed(chunks, zone, after_utc)
     return _instants_zone(chunks, after_utc)
@@ -612,9 +714,9 @@ def fires_between(
     pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime, until: datetime
 ) -> list[datetime]:
     """Every fire instant f with after < f <= until, ascending."""
-    out: list[datetime] = []
-    for f in _iterate(pattern, anchor, zone, after, until):
-        if f > until:
+    fires: list[datetime] = []
+    for instant in _iterate(pattern, anchor, zone, after, until):
+        if instant > until:
             break
-        out.append(f)
-    return out
+        fires.append(instant)
+    return fires

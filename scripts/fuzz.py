@@ -101,10 +101,11 @@ def free_port() -> int:
 def server(url: str, log: Path) -> Iterator[str]:
     port = free_port()
     env = os.environ | {"PYTM4SRV_DATABASE_URL": url}
-    # No request-line limit in gunicorn, so long URLs reach the app's own JSON 414
-    # (MAX_URL_LENGTH) instead of gunicorn's HTML page.
-    command = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-               "--limit-request-line", "0", "--timeout", "60", "pytm4srv:create_app()"]  # fmt: skip
+    # The service's own gunicorn settings (gunicorn.conf.py), less gunicorn's request-line limit,
+    # so that long URLs reach the app's own JSON 414 (MAX_URL_LENGTH) instead of gunicorn's page.
+    command = [str(BIN / "gunicorn"), "--config", str(REPO / "gunicorn.conf.py"),
+               "--bind", f"127.0.0.1:{port}", "--limit-request-line", "0", "--timeout", "60",
+               "pytm4srv:create_app()"]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"

@@ -1,6 +1,6 @@
-"""Brute-force reference implementation of CONTRACT.md section 7 (recurrence).
+"""Brute-force reference implementation of the recurrence rules of docs/RECURRENCE.md.
 
-Written from the contract text alone and sharing no code with
+Written from the rules alone and sharing no code with
 ``pytm4srv.recurrence``: it walks every local date of a window, builds every
 candidate, groups candidates by period, applies ``interval`` and ``indices``
 and maps local wall times to instants with its own scan of the zone's UTC
@@ -113,7 +113,7 @@ def transitions_between(zone: tzinfo, lo: datetime, hi: datetime) -> list[dateti
 
 
 def local_to_utc(zone: tzinfo, wall: datetime) -> datetime | None:
-    """Section 7 rule 4 for the naive local wall time ``wall``; naive UTC, or None.
+    """The instant of the naive local wall time ``wall``, as naive UTC, or None.
 
     An existing wall time maps to its earliest instant; a wall time inside a
     gap takes the offset in force before the gap.  None when the instant is

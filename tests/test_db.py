@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import literal, select, text
 from sqlalchemy.engine import make_url
 
@@ -38,6 +40,62 @@ def test_postgresql_sessions_run_in_utc_whatever_the_server_default(database_url
         assert value.tzinfo is UTC
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL")
+def test_the_driver_answers_in_utc_itself(database_url):
+    # What keeps reads fast: psycopg gives values the session's zone, here datetime.UTC itself, so
+    # UTCDateTime passes them as they are. Fails if the connect hook is gone (this client asks
+    # for another zone, and the server's default is not spelled "UTC" either).
+    url = make_url(database_url).update_query_dict({"options": "-c TimeZone=Europe/Paris"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT %(m)s::timestamptz", {"m": MOMENT}).scalar()
+            conn.rollback()
+        assert raw == MOMENT
+        assert raw.tzinfo is UTC
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def other_zone_engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+ZONES = ["Asia/Kolkata", "America/St_Johns", "Australia/Lord_Howe", "Etc/GMT+12", "Europe/London"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL")
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 3), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(ZONES),
+)
+def test_instants_read_in_a_session_of_another_zone_are_the_same_utc_instants(
+    other_zone_engine, moment, zone
+):
+    # Without the UTC session (here set aside on the connection), values come back in the
+    # session's zone and are converted: slower, and exactly the same instants.
+    with other_zone_engine.connect() as conn:
+        conn.exec_driver_sql(f"SET TIME ZONE '{zone}'")
+        assert conn.scalar(text("SHOW TIME ZONE")) == zone
+        raw = conn.exec_driver_sql("SELECT %(m)s::timestamptz", {"m": moment}).scalar()
+        value = conn.scalar(select(literal(moment, UTCDateTime())))
+        conn.rollback()
+        conn.invalidate()  # the pool gets no connection in another zone back
+    assert raw == moment and raw.tzinfo is not UTC
+    assert value == moment
+    assert value.tzinfo is UTC
 
 
 @pytest.mark.parametrize(

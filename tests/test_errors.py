@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytm4srv.errors import UNKNOWN_PATH
+
 
 def assert_envelope(response, code: int) -> None:
     assert response.status_code == code
@@ -44,6 +46,30 @@ def test_oversized_body_is_413(admin, app):
         content_type="application/json",
     )
     assert_envelope(r, 413)
+    assert r.json["message"] == "The request body is larger than 1024 bytes."
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"machine_id": 1,\n "reason": "r",, "notes": ""}', "line 2, column 16"),
+        ('{"reason": "r"', "line 1, column 15"),
+        ("\n\n  nope", "line 3, column 3"),
+    ],
+)
+def test_malformed_json_is_400_naming_line_and_column(admin, body, where):
+    r = admin.put("/api/machines/holds/", data=body, content_type="application/json")
+    assert_envelope(r, 400)
+    assert where in r.json["message"]
+    assert r.json["errors"] == {"json": [r.json["message"]]}
+
+
+@pytest.mark.parametrize("path", ["/api/nowhere", "/nowhere", "/api/machines/holds/1/x"])
+def test_unknown_path_is_a_short_404_of_our_own(admin, path):
+    r = admin.get(path)
+    assert_envelope(r, 404)
+    assert r.json["message"] == UNKNOWN_PATH
+    assert admin.get("/api/machines/holds/12345").json["message"] == "No such hold."
 
 
 def test_unexpected_error_is_a_bland_500_envelope(admin, app, monkeypatch):

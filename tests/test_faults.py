@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -26,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
+from pytm4srv.errors import RETRY_AFTER
 from pytm4srv.models import Machine, MachineHold, Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 from tests.conftest import TEST_DATABASE_ENV, alembic_config, fresh_database, on_postgresql
+from tests.live import gunicorn
 from tests.test_errors import assert_envelope
 
 HOLDS = "/api/machines/holds/"
@@ -50,6 +49,7 @@ def test_unreachable_database_answers_503_envelope(tmp_path):
     r = app.test_client().get(HOLDS, headers={"Authorization": "Bearer some-token"})
     assert_envelope(r, 503)
     assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Retry-After"] == str(RETRY_AFTER)
     assert "some-token" not in r.get_data(as_text=True)
 
 
@@ -116,7 +116,8 @@ def _call(base: str, method: str, path: str, token: str, body: dict | None = Non
 
 @pytest.fixture
 def live_server(tmp_path):
-    """gunicorn over a fresh migrated PostgreSQL database: (base URL, db name, token, admin)."""
+    """gunicorn as scripts/serve runs it, over a fresh migrated PostgreSQL database: (base URL,
+    db name, token, admin engine, log)."""
     with fresh_database(tmp_path) as url:
         command.upgrade(alembic_config(url), "head")
         token = new_token()
@@ -134,54 +135,16 @@ def live_server(tmp_path):
             session.commit()
         engine.dispose()
         log = tmp_path / "gunicorn.log"
-        port = _free_port()
-        bin_dir = Path(sys.executable).parent
-        process = subprocess.Popen(
-            [
-                str(bin_dir / "gunicorn"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "pytm4srv:create_app()",
-            ],  # fmt: skip
-            env=os.environ | {"PYTM4SRV_DATABASE_URL": url},
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
         admin = make_engine(os.environ[TEST_DATABASE_ENV], isolation_level="AUTOCOMMIT")
         try:
-            _wait_for(base)
-            yield base, make_url(url).database, token, admin, log
+            with gunicorn(url, log) as live:
+                yield live.base, make_url(url).database, token, admin, log
         finally:
-            process.terminate()
-            process.wait(timeout=30)
             with admin.connect() as conn:
                 conn.execute(
                     text(f'ALTER DATABASE "{make_url(url).database}" ALLOW_CONNECTIONS true')
                 )
             admin.dispose()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(base: str) -> None:
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/api/openapi.json", timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
 
 
 def _cut_off(admin, name: str, allow: bool) -> None:

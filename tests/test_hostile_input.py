@@ -279,3 +279,55 @@ def test_url_length_counts_percent_encoded_characters(admin, app):
     assert admin.get(f"{HOLDS}?start_after={'1' * 60}").status_code == 422
     assert_envelope(admin.get(f"{HOLDS}?start_after={'%31' * 60}"), 414)
     assert_envelope(admin.get(f"{HOLDS}{'%31' * 40}"), 414)
+
+
+def every_operation(world) -> list[tuple[str, str, dict]]:
+    """(method, path, kwargs) of every operation of the API, each with a valid request."""
+    hold, schedule = f"{HOLDS}{world['hold']}", f"{SCHEDULES}{world['schedule']}"
+    body = {"machine_id": world["machine"], "reason": "r"}
+    return [
+        ("get", "/api/machines/", {}),
+        ("get", f"/api/machines/{world['machine']}", {}),
+        ("get", HOLDS, {}),
+        ("put", HOLDS, {"json": body}),
+        ("get", hold, {}),
+        ("patch", hold, {"json": {"notes": "n"}}),
+        ("delete", hold, {}),
+        ("get", SCHEDULES, {}),
+        ("put", SCHEDULES, {"json": body | SCHEDULE_BODY}),
+        ("get", schedule, {}),
+        ("patch", schedule, {"json": {"name": "m"}}),
+        ("delete", schedule, {}),
+        ("post", PREVIEW, {"json": SCHEDULE_BODY}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(13))
+@pytest.mark.parametrize("query", ["bogus=1", "machines=3&limit=1", "x", "id=1"])
+def test_every_operation_refuses_an_unknown_query_parameter(
+    admin, world, session, app, index, query
+):
+    method, path, kwargs = every_operation(world)[index]
+    before = snapshot(session)
+    r = getattr(admin, method)(f"{path}?{query}", **kwargs)
+    assert_envelope(r, 422)
+    unknown = {part.split("=")[0] for part in query.split("&")} - {"limit"}
+    assert unknown <= set(r.json["errors"]["query"]), r.json
+    assert snapshot(session) == before
+    # The same request without the parameter is served: it was refused for the parameter alone.
+    assert getattr(admin, method)(path, **kwargs).status_code in (200, 201, 204)
+
+
+def test_every_operation_is_in_the_table(app, world):
+    served = {
+        (method.lower(), rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(("holds.", "machines."))
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert len(every_operation(world)) == len(served) == 13
+
+
+def test_roles_are_checked_before_the_query_string(staff, world):
+    r = staff.delete(f"{HOLDS}{world['hold']}?bogus=1")
+    assert_envelope(r, 403)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,9 +11,13 @@ from openapi_schema_validator import OAS30Validator
 from openapi_schema_validator import validate as validate_instance
 from openapi_spec_validator import validate
 
+from pytm4srv.models import Machine
 from tests.test_auth import ROLE_MATRIX, request_for
 
 METHODS = {"get", "put", "post", "patch", "delete"}
+HOLDS = "/api/machines/holds/"
+SCHEDULES = "/api/machines/holds/schedules/"
+PREVIEW = "/api/machines/holds/schedules/previewSchedule"
 #: Routes under /api that are not operations of the API: the document and its docs page.
 NOT_OPERATIONS = ("/api/openapi.json", "/api/docs")
 
@@ -72,13 +77,12 @@ def test_every_operation_lists_its_error_answers(spec):
     for path, method, operation in operations(spec):
         codes = set(operation["responses"])
         assert "default" not in codes
-        assert {"401", "414", "503"} <= codes, (method, path)
+        # 422: every operation refuses unknown query parameters, and any input it takes.
+        assert {"401", "414", "422", "503"} <= codes, (method, path)
         has_body = "requestBody" in operation
         assert ({"400", "413"} <= codes) == has_body, (method, path)
         if "{" in path or path.endswith("previewSchedule"):
             assert "404" in codes, (method, path)
-        if has_body or operation.get("parameters"):
-            assert "422" in codes, (method, path)
 
 
 def test_403_is_documented_exactly_where_roles_apply(spec, machine):
@@ -115,13 +119,14 @@ def test_custom_fields_document_their_wire_types(spec):
     schedule = schemas["Schedule"]["properties"]
     assert schedule["time_of_day"]["type"] == "string"
     assert re.fullmatch(schedule["time_of_day"]["pattern"].strip("^$"), "08:30:00")
-    assert schedule["duration"] | {"description": None} == {
+    assert schedule["duration"] | {"description": None, "example": None} == {
         "type": "integer",
         "minimum": 1,
         "maximum": 2**31 - 1,
         "nullable": True,
         "default": None,
         "description": None,
+        "example": None,
     }
     assert schedule["interval"]["type"] == "integer"
     assert schedule["interval"]["maximum"] == 2**31 - 1
@@ -243,3 +248,68 @@ def test_missing_docs_asset_is_a_404_envelope(client):
     r = client.get("/api/docs/assets/nothing.js")
     assert r.status_code == 404
     assert r.json["code"] == 404
+
+
+def _examples(spec):
+    """(where, example, schema) of every example in the document."""
+    for name, schema in spec["components"]["schemas"].items():
+        for field, prop in schema.get("properties", {}).items():
+            if "example" in prop:
+                bare = {k: v for k, v in prop.items() if k != "example"}
+                yield f"{name}.{field}", prop["example"], bare
+    for path, method, operation in operations(spec):
+        for parameter in operation.get("parameters", []):
+            for example in (parameter.get("example"), parameter["schema"].get("example")):
+                if example is not None:
+                    yield f"{method} {path} {parameter['name']}", example, parameter["schema"]
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            if "example" in media:
+                yield f"{method} {path} body", media["example"], media["schema"]
+
+
+def test_every_example_validates_against_its_schema(spec):
+    checked = []
+    for where, example, schema in _examples(spec):
+        validate_instance(example, schema | {"components": spec["components"]}, cls=OAS30Validator)
+        checked.append(where)
+    assert len(checked) >= 30
+    bodies = {where for where in checked if where.endswith(" body")}
+    assert len(bodies) == 5  # every operation with a body shows a request to try
+
+
+def test_examples_of_the_creating_puts_are_accepted_by_the_app(spec, admin, session):
+    session.add(Machine(id=1, name="CNC mill 3"))  # the examples' machine
+    session.commit()
+
+    def example(path, method):
+        return spec["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
+
+    hold = admin.put(HOLDS, json=example(HOLDS, "put"))
+    assert hold.status_code == 201, hold.json
+    schedule = admin.put(SCHEDULES, json=example(SCHEDULES, "put"))
+    assert schedule.status_code == 201, schedule.json
+    patch = admin.patch(f"{HOLDS}{hold.json['id']}", json=example(f"{HOLDS}{{hold_id}}", "patch"))
+    assert patch.status_code == 200, patch.json
+    path = f"{SCHEDULES}{{schedule_id}}"
+    patch = admin.patch(f"{SCHEDULES}{schedule.json['id']}", json=example(path, "patch"))
+    assert patch.status_code == 200, patch.json
+    preview = admin.post(PREVIEW, json=example(PREVIEW, "post"))
+    assert preview.status_code == 200 and len(preview.json) == 1
+
+
+def test_optional_query_parameters_have_no_example(spec):
+    """Swagger UI fills a parameter's example in: a filter must start empty, not filter."""
+    for path, method, operation in operations(spec):
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("required"):
+                assert "example" not in parameter, (method, path, parameter["name"])
+                assert "example" not in parameter["schema"], (method, path, parameter["name"])
+
+
+def test_every_schema_of_the_document_is_used(spec):
+    text = json.dumps(spec["paths"]) + json.dumps(spec["components"].get("responses", {}))
+    schemas = spec["components"]["schemas"]
+    text += json.dumps(schemas)
+    for name in schemas:
+        assert f'"#/components/schemas/{name}"' in text, name
+    assert "PaginationMetadata" not in schemas

@@ -1,4 +1,4 @@
-"""Worked examples for pytm4srv.recurrence (CONTRACT.md section 7).
+"""Worked examples for pytm4srv.recurrence (the rules of docs/RECURRENCE.md).
 
 Every expected value below was worked out by hand from the calendar and the zones' published
 rules (noted beside each case); none was copied from the engine's output. The brute-force
@@ -44,7 +44,8 @@ def hourly(first: datetime, n: int) -> list[datetime]:
 
 
 # --------------------------------------------------------------------------
-# The contract's examples (Z = UTC, time_of_day 08:00); 2024-01-01 is a Monday.
+# The examples of docs/RECURRENCE.md, The five frequencies (Z = UTC, time_of_day 08:00);
+# 2024-01-01 is a Monday.
 # --------------------------------------------------------------------------
 
 JAN1 = u(2024, 1, 1)
@@ -83,7 +84,7 @@ JAN1 = u(2024, 1, 1)
         ),
     ],
 )
-def test_contract_examples(pattern: Pattern, expected: list[datetime], zone: tzinfo) -> None:
+def test_documented_examples(pattern: Pattern, expected: list[datetime], zone: tzinfo) -> None:
     assert next_fires(pattern, JAN1, zone, JAN1, len(expected)) == expected
 
 

@@ -1,8 +1,8 @@
-"""pytm4srv.recurrence checked against a brute-force oracle of CONTRACT.md section 7.
+"""pytm4srv.recurrence checked against a brute-force oracle of docs/RECURRENCE.md.
 
-The oracle (tests/recurrence_oracle.py) is written from the contract text
-alone and shares no code with the engine.  Hypothesis drives both over random
-schedules, zones with unusual transitions (30-minute DST in Lord Howe, the
+The oracle (tests/recurrence_oracle.py) is written from the rules of
+docs/RECURRENCE.md alone and shares no code with the engine.  Hypothesis
+drives both over random schedules, zones with unusual transitions (30-minute DST in Lord Howe, the
 skipped 2011-12-30 in Apia), anchors and starts around DST transitions, and
 bounded windows that keep the oracle fast.
 
@@ -597,7 +597,7 @@ def both(pattern_kwargs: dict, anchor, zone, after, until):
     return engine, oracle
 
 
-CONTRACT_EXAMPLES = [
+DOCUMENTED_EXAMPLES = [  # docs/RECURRENCE.md, The five frequencies
     pytest.param(
         dict(frequency="M", time_of_day=time(8), indices=(1, 14)),
         [
@@ -662,8 +662,8 @@ CONTRACT_EXAMPLES = [
 
 
 @pytest.mark.parametrize("zone", [UTC, ZONES["UTC"]], ids=["timezone.utc", "ZoneInfo-UTC"])
-@pytest.mark.parametrize("kwargs, expected", CONTRACT_EXAMPLES)
-def test_contract_examples(kwargs, expected, zone):
+@pytest.mark.parametrize("kwargs, expected", DOCUMENTED_EXAMPLES)
+def test_documented_examples(kwargs, expected, zone):
     anchor = after = u(2024, 1, 1)  # a Monday, midnight: the first fire is on 1 January
     assert rec.next_fires(Pattern(**kwargs), anchor, zone, after, len(expected)) == expected
     engine, oracle = both(kwargs, anchor, zone, after, expected[-1])

@@ -103,19 +103,39 @@ def test_every_api_write_runs_under_the_write_lock(real_app: tuple[Flask, Tracke
     machine = machine_of(app, "lathe")
     client = app.test_client()
     schedule = {"machine_id": machine, "name": "n", "reason": "r", "frequency": "D"}
+    keyed = headers | {"Idempotency-Key": "k"}
     steps = [
-        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, 201),
-        ("patch", f"{HOLDS}1", {"notes": "n"}, 200),
-        ("delete", f"{HOLDS}1", None, 204),
-        ("put", SCHEDULES, schedule | {"time_of_day": "08:00"}, 201),
-        ("patch", f"{SCHEDULES}1", {"time_of_day": "09:00"}, 200),
-        ("delete", f"{SCHEDULES}1", None, 204),
+        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, headers, 201),
+        ("patch", f"{HOLDS}1", {"notes": "n"}, headers, 200),
+        ("delete", f"{HOLDS}1", None, headers, 204),
+        ("put", SCHEDULES, schedule | {"time_of_day": "08:00"}, headers, 201),
+        ("patch", f"{SCHEDULES}1", {"time_of_day": "09:00"}, headers, 200),
+        ("delete", f"{SCHEDULES}1", None, headers, 204),
+        # With an idempotency key: the object and the stored answer.
+        ("put", HOLDS, {"machine_id": machine, "reason": "r"}, keyed, 201),
+        (
+            "put",
+            SCHEDULES,
+            schedule | {"time_of_day": "08:00"},
+            keyed | {"Idempotency-Key": "s"},
+            201,
+        ),
     ]
-    for method, path, body, status in steps:
+    for method, path, body, sent, status in steps:
         tracker.clear()
-        response = getattr(client, method)(path, json=body, headers=headers)
+        response = getattr(client, method)(path, json=body, headers=sent)
         assert response.status_code == status, (method, path, response.json)
         assert_written_under_the_write_lock(app, tracker)
+    assert {s.sql.split("(")[0].strip() for s in tracker.writes()} >= {
+        "INSERT INTO machine_hold_schedules",
+        "INSERT INTO idempotency_keys",
+    }
+    # A repeat writes nothing, and reads under the write lock it declared.
+    tracker.clear()
+    body = {"machine_id": machine, "reason": "r"}
+    assert client.put(HOLDS, json=body, headers=keyed).status_code == 201
+    assert tracker.statements and not tracker.writes()
+    assert {s.mode for s in tracker.statements} == {WRITE}
 
 
 def test_every_command_that_writes_runs_under_the_write_lock(
@@ -147,6 +167,11 @@ def test_every_command_that_writes_runs_under_the_write_lock(
 
     tracker.clear()
     assert runner.invoke(args=["users", "delete", "bob"]).exit_code == 0
+    assert_written_under_the_write_lock(app, tracker)
+
+    tracker.clear()
+    result = runner.invoke(args=["holds", "expire-keys"])
+    assert result.exit_code == 0, result.output
     assert_written_under_the_write_lock(app, tracker)
 
 

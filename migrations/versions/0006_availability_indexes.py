@@ -16,7 +16,7 @@ Building the GiST index reads the whole table once (about a minute at 1 000 000 
 machine, docs/PERFORMANCE.md); the table stays readable meanwhile, writes wait.
 
 Revision ID: 0006_availability
-Revises: 0003_next_fire
+Revises: 0005_idempotency_keys
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_availability"
-down_revision = "0003_next_fire"
+down_revision = "0005_idempotency_keys"
 branch_labels = None
 depends_on = None
 

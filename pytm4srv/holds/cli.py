@@ -14,8 +14,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from pytm4srv.db import write_session
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
 from pytm4srv.holds.materialize import BATCH_SIZE, ScheduleError, materialize
+from pytm4srv.idempotency import expire_keys_command
 
-holds = AppGroup("holds", help="Holds: the materializer of hold schedules.")
+holds = AppGroup(
+    "holds", help="Holds: the materializer of hold schedules, and expiry of idempotency keys."
+)
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
 MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
@@ -110,6 +113,9 @@ def materialize_command(
         f"materialize: {summary.line()} now={now.isoformat().replace('+00:00', 'Z')} "
         f"horizon={horizon} catch_up={catch_up}"
     )
+
+
+holds.add_command(expire_keys_command)
 
 
 def init_app(app: Flask) -> None:

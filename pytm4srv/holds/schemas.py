@@ -29,27 +29,77 @@ def check_end_after_start(data: dict[str, Any]) -> None:
         raise ValidationError({"end": ["Must be later than start."]})
 
 
+#: Request examples of the OpenAPI document (Swagger UI's "Try it out" starts from them): valid
+#: requests, given a machine 1 (tests/test_openapi.py sends them).
+HOLD_EXAMPLE: dict[str, Any] = {
+    "machine_id": 1,
+    "reason": "Spindle bearing replacement",
+    "start": 1_800_000_000,  # 2027-01-15 08:00 UTC
+    "end": 1_800_014_400,  # four hours later
+}
+HOLD_PATCH_EXAMPLE: dict[str, Any] = {
+    "notes": "Bearing replaced; back in service after a test run."
+}
+SCHEDULE_EXAMPLE: dict[str, Any] = {
+    "machine_id": 1,
+    "name": "Weekly spindle inspection",
+    "reason": "Spindle inspection",
+    "frequency": "W",
+    "weekdays": 1,
+    "time_of_day": "07:00",
+    "duration": 120,
+}
+SCHEDULE_PATCH_EXAMPLE: dict[str, Any] = {"time_of_day": "06:30"}
+PREVIEW_EXAMPLE: dict[str, Any] = {
+    name: SCHEDULE_EXAMPLE[name] for name in ("frequency", "weekdays", "time_of_day")
+}
+
+
 class HoldSchema(MachineRefMixin, StrictSchema):
     """A machine hold."""
 
-    id = fields.Integer(dump_only=True, metadata={"description": "Unique, numeric ID."})
-    machine_id = Id(required=True, metadata={"description": "The machine this hold applies to."})
+    id = fields.Integer(
+        dump_only=True, metadata={"description": "Unique, numeric ID.", "example": 41}
+    )
+    machine_id = Id(
+        required=True,
+        metadata={"description": "The machine this hold applies to.", "example": 1},
+    )
     user_id = fields.Integer(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "Who created it; null if made by a schedule or user deleted."},
+        metadata={
+            "description": "Who created it; null if made by a schedule or user deleted.",
+            "example": 3,
+        },
     )
     schedule_id = fields.Integer(
         dump_only=True,
         allow_none=True,
         metadata={"description": "The schedule that created it; null if created manually."},
     )
-    reason = Text(required=True, min_length=1, max_length=REASON_LENGTH)
-    notes = Text(max_length=NOTES_LENGTH, metadata={"description": "Defaults to empty."})
-    start = Timestamp(metadata={"description": "UNIX seconds; defaults to now on creation."})
+    reason = Text(
+        required=True,
+        min_length=1,
+        max_length=REASON_LENGTH,
+        metadata={"example": HOLD_EXAMPLE["reason"]},
+    )
+    notes = Text(
+        max_length=NOTES_LENGTH,
+        metadata={"description": "Defaults to empty.", "example": HOLD_PATCH_EXAMPLE["notes"]},
+    )
+    start = Timestamp(
+        metadata={
+            "description": "UNIX seconds; defaults to now on creation.",
+            "example": HOLD_EXAMPLE["start"],
+        }
+    )
     end = Timestamp(
         allow_none=True,
-        metadata={"description": "UNIX seconds, later than start; null: until released."},
+        metadata={
+            "description": "UNIX seconds, later than start; null: until released.",
+            "example": HOLD_EXAMPLE["end"],
+        },
     )
 
     @validates_schema
@@ -172,66 +222,97 @@ def _non_zero(value: int) -> None:
 class ScheduleSchema(MachineRefMixin, StrictSchema):
     """A machine hold schedule (docs/API.md, Wire formats; docs/RECURRENCE.md, Rules)."""
 
-    id = fields.Integer(dump_only=True)
-    machine_id = Id(required=True, metadata={"description": "The machine to hold."})
-    name = Text(required=True, min_length=1, max_length=SCHEDULE_NAME_LENGTH)
+    id = fields.Integer(dump_only=True, metadata={"example": 7})
+    machine_id = Id(required=True, metadata={"description": "The machine to hold.", "example": 1})
+    name = Text(
+        required=True,
+        min_length=1,
+        max_length=SCHEDULE_NAME_LENGTH,
+        metadata={"example": SCHEDULE_EXAMPLE["name"]},
+    )
     reason = Text(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
-        metadata={"description": "Reason given to the holds this schedule creates."},
+        metadata={
+            "description": "Reason given to the holds this schedule creates.",
+            "example": SCHEDULE_EXAMPLE["reason"],
+        },
     )
     frequency = fields.String(
         required=True,
         validate=validate.OneOf(recurrence.FREQUENCIES),
-        metadata={"description": "Y yearly, M monthly, W weekly, D daily, H hourly."},
+        metadata={
+            "description": "Y yearly, M monthly, W weekly, D daily, H hourly.",
+            "example": "W",
+        },
     )
     interval = StrictInteger(
         load_default=PATTERN_DEFAULTS["interval"],
         validate=validate.Range(min=1, max=INT32_MAX),
-        metadata={"description": "Every n-th period, counted from the anchor's period."},
+        metadata={
+            "description": "Every n-th period, counted from the anchor's period.",
+            "example": 1,
+        },
     )
     indices = fields.List(
         StrictInteger(validate=[validate.Range(min=-366, max=366), _non_zero]),
         load_default=list,
         validate=validate.Length(max=2 * 366),
         metadata={"description": "1-based positions within each period (negative: from the "
-                  "end); [] keeps every candidate. Ignored for H."},
+                  "end); [] keeps every candidate. Ignored for H.", "example": []},
     )  # fmt: skip
     months = StrictInteger(
         load_default=PATTERN_DEFAULTS["months"],
         validate=validate.Range(min=0, max=recurrence.ALL_MONTHS),
-        metadata={"description": "Bitfield: bit 0 January ... bit 11 December."},
+        metadata={"description": "Bitfield: bit 0 January ... bit 11 December.", "example": 4095},
     )
     weekdays = StrictInteger(
         load_default=PATTERN_DEFAULTS["weekdays"],
         validate=validate.Range(min=0, max=recurrence.ALL_WEEKDAYS),
-        metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday."},
+        metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
         required=True,
-        metadata={"description": "Local time in the server's zone, 'HH:MM' or 'HH:MM:SS'."},
+        metadata={
+            "description": "Local time in the server's zone, 'HH:MM' or 'HH:MM:SS'.",
+            "example": SCHEDULE_EXAMPLE["time_of_day"],
+        },
     )
     duration = Minutes(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Length of each hold in minutes; null: indefinite."},
+        metadata={
+            "description": "Length of each hold in minutes; null: indefinite.",
+            "example": SCHEDULE_EXAMPLE["duration"],
+        },
     )
     anchor = Timestamp(
-        metadata={"description": "Fixes the phase of interval; defaults to the creation instant."}
+        metadata={
+            "description": "Fixes the phase of interval; defaults to the creation instant.",
+            "example": 1_799_046_000,  # Monday 2027-01-04 07:00 UTC
+        }
     )
-    created = Timestamp(dump_only=True)
+    created = Timestamp(dump_only=True, metadata={"example": 1_798_794_000})
     last_fire = Timestamp(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "The last fire instant materialized; null before the first."},
+        metadata={
+            "description": "The last fire instant materialized; null before the first.",
+            "example": 1_799_650_800,  # the Monday after the anchor, 07:00 UTC
+        },
     )
 
 
 class PreviewSchema(ScheduleSchema):
     """A (partial) schedule to preview; with ``id``, missing fields come from that schedule."""
 
-    id = Id(metadata={"description": "Preview a stored schedule, overriding the fields sent."})
+    id = Id(
+        metadata={
+            "description": "Preview a stored schedule, overriding the fields sent.",
+            "example": 7,
+        }
+    )
 
     class Meta(StrictSchema.Meta):
         pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -12,7 +12,7 @@ from flask_smorest import abort
 from marshmallow import ValidationError
 from sqlalchemy import RowMapping, select
 
-from pytm4srv import db
+from pytm4srv import db, idempotency
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
@@ -27,6 +27,11 @@ from pytm4srv.holds.schedules import (
     refresh_next_fire,
 )
 from pytm4srv.holds.schemas import (
+    HOLD_EXAMPLE,
+    HOLD_PATCH_EXAMPLE,
+    PREVIEW_EXAMPLE,
+    SCHEDULE_EXAMPLE,
+    SCHEDULE_PATCH_EXAMPLE,
     HoldQuerySchema,
     HoldSchema,
     PreviewQuerySchema,
@@ -75,16 +80,16 @@ class Holds(MethodView):
         return holds[:page], 200, {"Link": _next_page_link(offset + page, page)}
 
     @writes
-    @blp.arguments(HoldSchema())
+    @idempotency.idempotent
+    @blp.arguments(HoldSchema(), example=HOLD_EXAMPLE)
     @blp.response(201, HoldSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a hold for the caller."""
         data.setdefault("start", datetime.now(UTC))
         _validate(check_end_after_start, data)
         hold = MachineHold(user_id=current_user().id, **data)
-        session = db.session()
-        session.add(hold)
-        session.commit()
+        db.session().add(hold)
+        idempotency.commit(hold, HoldSchema())
         return hold
 
 
@@ -97,7 +102,7 @@ class HoldById(MethodView):
         return read_hold(hold_id)
 
     @writes
-    @blp.arguments(HoldSchema(partial=True))
+    @blp.arguments(HoldSchema(partial=True), example=HOLD_PATCH_EXAMPLE)
     @blp.response(200, HoldSchema)
     def patch(self, data: dict[str, Any], hold_id: int) -> Any:
         """Change the fields sent of a hold."""
@@ -150,7 +155,8 @@ class Schedules(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema())
+    @idempotency.idempotent
+    @blp.arguments(ScheduleSchema(), example=SCHEDULE_EXAMPLE)
     @blp.response(201, ScheduleSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Create a schedule (admins and planners)."""
@@ -158,9 +164,8 @@ class Schedules(MethodView):
         data.setdefault("anchor", now)
         schedule = MachineHoldSchedule(created=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
-        session = db.session()
-        session.add(schedule)
-        session.commit()
+        db.session().add(schedule)
+        idempotency.commit(schedule, ScheduleSchema())
         return schedule
 
 
@@ -174,7 +179,7 @@ class ScheduleById(MethodView):
 
     @writes
     @roles_required(*PLANNING_ROLES)
-    @blp.arguments(ScheduleSchema(partial=True))
+    @blp.arguments(ScheduleSchema(partial=True), example=SCHEDULE_PATCH_EXAMPLE)
     @blp.response(200, ScheduleSchema)
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; a new pattern applies after its cursor."""
@@ -199,7 +204,7 @@ class ScheduleById(MethodView):
 class PreviewSchedule(MethodView):
     @reads
     @blp.arguments(PreviewQuerySchema(), location="query", as_kwargs=False)
-    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False)
+    @blp.arguments(PreviewSchema(partial=True), as_kwargs=False, example=PREVIEW_EXAMPLE)
     @blp.response(200)
     @blp.doc(**ok_doc("The next fire instants, ascending.", INSTANTS))
     @blp.alt_response(404, schema=ErrorSchema, description="No schedule with the body's id.")
@@ -222,8 +227,13 @@ def _validate(rule: Any, data: dict[str, Any]) -> None:
 
 
 def _next_page_link(offset: int, limit: int) -> str:
-    """RFC 8288 link to the next page, for a list cut short by the page size."""
+    """RFC 8288 link to the next page, for a list cut short by the page size.
+
+    A relative reference (path and query): nothing in it comes from the request's ``Host``
+    header, so a forged one cannot send clients elsewhere.
+    """
     args = request.args.copy()
     args["offset"] = str(offset)
     args["limit"] = str(limit)
-    return f'<{request.base_url}?{urlencode(list(args.items(multi=True)))}>; rel="next"'
+    path = quote(request.script_root + request.path)
+    return f'<{path}?{urlencode(list(args.items(multi=True)))}>; rel="next"'

@@ -3,7 +3,8 @@
 One writer for both databases, through SQLAlchemy: the holds go in as one INSERT ... ON CONFLICT
 DO NOTHING ... RETURNING executed for many rows, which SQLAlchemy sends as multi-row VALUES
 statements ("insertmanyvalues"); the rows it returns are the holds that were new. The cursors move
-with one UPDATE executed for many rows.
+with one UPDATE per batch: on PostgreSQL from ``unnest`` of array parameters (run row by row, 500
+UPDATEs cost as much as inserting the batch's holds), on SQLite row by row (no round trips).
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import DateTime, Integer, Table, bindparam, func, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 
 _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
 _HOLDS = cast(Table, MachineHold.__table__)
+
+#: A batch's new cursors: (schedule id, last fire, next fire).
+_Cursors = list[tuple[int, datetime | None, datetime | None]]
 
 #: The INSERT constructs that know ON CONFLICT, by dialect name.
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -30,7 +35,7 @@ class Batch:
     """What one transaction writes: the new holds, and each schedule's new cursor."""
 
     holds: list[dict[str, Any]] = field(default_factory=list)
-    cursors: list[dict[str, Any]] = field(default_factory=list)
+    cursors: _Cursors = field(default_factory=list)
 
     def add_holds(
         self, machine_id: int, schedule_id: int, reason: str, spans: list[tuple[datetime, Any]]
@@ -52,9 +57,7 @@ class Batch:
     def move_cursor(
         self, schedule_id: int, last_fire: datetime | None, next_fire: datetime | None
     ) -> None:
-        self.cursors.append(
-            {"b_id": schedule_id, "b_last_fire": last_fire, "b_next_fire": next_fire}
-        )
+        self.cursors.append((schedule_id, last_fire, next_fire))
 
     @property
     def schedules(self) -> int:
@@ -76,20 +79,59 @@ class Writer:
             .on_conflict_do_nothing(index_elements=["schedule_id", "start"])
             .returning(_HOLDS.c.id)
         )
-        self._update = (
-            update(_SCHEDULES)
-            .where(_SCHEDULES.c.id == bindparam("b_id"))
-            .values(
-                last_fire=bindparam("b_last_fire"),
-                next_fire=bindparam("b_next_fire"),
-                next_fire_zone=zone,
-            )
-        )
+        self._move_cursors = _move_cursors_by_arrays if dialect == "postgresql" else _move_cursors
+        self._zone = zone
 
     def write(self, session: Session, batch: Batch) -> int:
         """Insert the batch's holds, except any that exist, and move its cursors; how many holds
         were new."""
         created = len(session.execute(self._insert, batch.holds).all()) if batch.holds else 0
         if batch.cursors:
-            session.execute(self._update, batch.cursors)
+            self._move_cursors(session, batch.cursors, self._zone)
         return created
+
+
+_UPDATE_CURSOR = (
+    update(_SCHEDULES)
+    .where(_SCHEDULES.c.id == bindparam("b_id"))
+    .values(
+        last_fire=bindparam("b_last_fire"),
+        next_fire=bindparam("b_next_fire"),
+        next_fire_zone=bindparam("b_zone"),
+    )
+)
+
+
+def _move_cursors(session: Session, cursors: _Cursors, zone: str) -> None:
+    params = [
+        {"b_id": id_, "b_last_fire": last, "b_next_fire": next_, "b_zone": zone}
+        for id_, last, next_ in cursors
+    ]
+    session.execute(_UPDATE_CURSOR, params)
+
+
+_INSTANTS = ARRAY(DateTime(timezone=True))
+_CURSOR_ROWS = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(Integer)),
+        bindparam("last_fires", type_=_INSTANTS),
+        bindparam("next_fires", type_=_INSTANTS),
+    )
+    .table_valued("id", "last_fire", "next_fire")
+    .render_derived("cursors")
+)
+_UPDATE_CURSORS_BY_ARRAYS = (
+    update(_SCHEDULES)
+    .where(_SCHEDULES.c.id == _CURSOR_ROWS.c.id)
+    .values(
+        last_fire=_CURSOR_ROWS.c.last_fire,
+        next_fire=_CURSOR_ROWS.c.next_fire,
+        next_fire_zone=bindparam("zone"),
+    )
+)
+
+
+def _move_cursors_by_arrays(session: Session, cursors: _Cursors, zone: str) -> None:
+    ids, last_fires, next_fires = (list(column) for column in zip(*cursors, strict=True))
+    params = {"ids": ids, "last_fires": last_fires, "next_fires": next_fires, "zone": zone}
+    session.execute(_UPDATE_CURSORS_BY_ARRAYS, params)

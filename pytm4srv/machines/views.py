@@ -24,8 +24,8 @@ MACHINE_ID = "<int(max=2147483647):machine_id>"
 
 
 class MachineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
-    name = fields.String(dump_only=True)
+    id = fields.Integer(dump_only=True, metadata={"example": 1})
+    name = fields.String(dump_only=True, metadata={"example": "CNC mill 3"})
 
 
 @blp.route("/")

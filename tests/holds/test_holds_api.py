@@ -339,6 +339,20 @@ def test_list_without_limit_stops_at_page_size_and_links_the_next_page(
     assert "Link" not in second.headers
 
 
+def test_next_page_link_is_relative_whatever_the_host_header(admin, session, machine, app):
+    app.config["MAX_PAGE_SIZE"] = 1
+    for hour in range(2):
+        session.add(MachineHold(machine_id=machine.id, reason="r", start=ts(T0 + hour * 3600)))
+    session.commit()
+    r = admin.get(f"{HOLDS}?machine={machine.id}", headers={"Host": "evil.example"})
+    link = r.headers["Link"]
+    assert "evil.example" not in link
+    assert link == f'</api/machines/holds/?machine={machine.id}&offset=1&limit=1>; rel="next"'
+    # Behind a proxy that mounts the app under a prefix, the path keeps the prefix.
+    r = admin.get(HOLDS, environ_overrides={"SCRIPT_NAME": "/holds-service"})
+    assert r.headers["Link"].startswith("</holds-service/api/machines/holds/?")
+
+
 def test_list_answers_instants_as_utc_whatever_the_input_offset(admin, machine):
     admin.put(
         HOLDS, json={"machine_id": machine.id, "reason": "r", "start": "2027-01-15T02:00:00-06:00"}
