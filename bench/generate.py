@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/generate.py pytm4srv_bench                    # 1 000 000 holds
     .venv/bin/python bench/generate.py pytm4srv_bench_small --holds 10000
+    .venv/bin/python bench/generate.py sqlite:///bench/out/holds.sqlite --holds 100000
+
+A ``sqlite:///`` URL fills a SQLite file the same way (through SQLAlchemy, then ANALYZE), for the
+query plans of the embedded database.
 
 The database (a bare name on the local socket, or a SQLAlchemy URL) is created when missing and
 migrated to head; its machines, users, schedules and holds are then replaced by:
@@ -28,7 +32,8 @@ import random
 import sys
 import time
 from bisect import bisect_left
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from itertools import accumulate
 
 from _support import (
@@ -120,21 +125,25 @@ def main() -> None:
 
     began = time.monotonic()
     url = sqlalchemy_url(args.database)
-    create_and_migrate(url)
+    sqlite = url.startswith("sqlite:///")
+    if not sqlite:
+        create_database(url)
+    migrate(url)
     history = History(int(now.timestamp()), args.seed)
     holds = history.holds(args.holds)
     print(f"generated {len(holds):,} holds in {time.monotonic() - began:.1f} s", flush=True)
-    load(libpq_url(args.database), history, holds)
+    if sqlite:
+        load_sqlite(url, history, holds)
+    else:
+        load(libpq_url(args.database), history, holds)
     print(
         f"{database_name(args.database)}: {len(holds):,} holds, {MACHINES} machines,"
         f" {SCHEDULES} schedules, {len(USERS)} users; {time.monotonic() - began:.1f} s in all"
     )
 
 
-def create_and_migrate(url: str) -> None:
+def create_database(url: str) -> None:
     import psycopg
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy.engine import make_url
 
     name = make_url(url).database
@@ -143,6 +152,12 @@ def create_and_migrate(url: str) -> None:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"')
             print(f"created database {name}")
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
     config = Config(str(REPO / "alembic.ini"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
@@ -326,6 +341,62 @@ def load(conninfo: str, history: History, holds: list[Row]) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     print(f"vacuumed and analyzed in {time.monotonic() - began:.1f} s", flush=True)
+
+
+def load_sqlite(url: str, history: History, holds: list[Row]) -> None:
+    """The same rows into a SQLite database, through the models' tables (their types store
+    instants, times and durations as the service does)."""
+    from sqlalchemy import delete, insert
+
+    from pytm4srv.db import make_engine
+    from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule, User
+
+    def instant(seconds: int | None) -> datetime | None:
+        return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+    began = time.monotonic()
+    engine = make_engine(url)
+    rng = random.Random(history.seed + 3)
+    with engine.begin() as conn:
+        for model in (MachineHold, MachineHoldSchedule, User, Machine):
+            conn.execute(delete(model))
+        machines = [{"id": i, "name": f"Machine {i:04d}"} for i in range(1, MACHINES + 1)]
+        conn.execute(insert(Machine), machines)
+        users = [
+            {
+                "id": uid,
+                "name": name,
+                "role": role,
+                "token_hash": rng.randbytes(32).hex(),
+                "created": instant(history.first),
+            }
+            for uid, (name, role) in enumerate(USERS, 1)
+        ]
+        conn.execute(insert(User), users)
+        schedules = []
+        for s in history.schedules:
+            hour, minute, _ = map(int, str(s["time_of_day"]).split(":"))
+            duration = s["duration"]
+            row = {k: s[k] for k in ("id", "machine_id", "name", "reason", "frequency")}
+            row |= {k: s[k] for k in ("interval", "indices", "months", "weekdays")}
+            row["time_of_day"] = dt_time(hour, minute)
+            row["duration"] = None if duration is None else timedelta(minutes=int(duration))
+            row["anchor"] = row["created"] = instant(int(s["created"]))
+            row["last_fire"] = instant(s["last_fire"])  # type: ignore[arg-type]
+            schedules.append(row)
+        conn.execute(insert(MachineHoldSchedule), schedules)
+        columns = ("machine_id", "user_id", "schedule_id", "reason", "notes")
+        rows = [
+            dict(zip(columns, hold[:5], strict=True))
+            | {"id": hid, "start": instant(hold[5]), "end": instant(hold[6])}
+            for hid, hold in enumerate(holds, 1)
+        ]
+        conn.execute(insert(MachineHold), rows)
+    print(f"inserted in {time.monotonic() - began:.1f} s", flush=True)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    print(f"analyzed in {time.monotonic() - began:.1f} s", flush=True)
 
 
 def _copy_schedules(cur, history: History) -> None:  # type: ignore[no-untyped-def]

@@ -307,6 +307,7 @@ def every_operation(world) -> list[tuple[str, str, dict]]:
         ("get", "/api/me", {}),
         ("post", "/api/me/feed", {}),
         ("get", world["feed"], {}),
+        ("get", f"/api/machines/{world['machine']}", {}),
         ("get", HOLDS, {}),
         ("put", HOLDS, {"json": body}),
         ("get", hold, {}),
@@ -322,7 +323,7 @@ def every_operation(world) -> list[tuple[str, str, dict]]:
 
 
 #: How many operations the API has (``every_operation``).
-OPERATIONS = 21
+OPERATIONS = 22
 
 
 @pytest.mark.parametrize("index", range(OPERATIONS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,6 +17,9 @@ from pytm4srv.models import Base
 from tests.conftest import alembic_config, fresh_database
 
 
+# SQLite cannot reflect the PostgreSQL-only expression index (ix_machine_holds_ended_period), so
+# alembic leaves it out of the comparison there and says so; PostgreSQL compares it.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_upgrade_head_matches_the_models_and_downgrade_base_empties(tmp_path):
     with fresh_database(tmp_path) as url:
         config = alembic_config(url)

@@ -60,7 +60,7 @@ def test_every_api_route_is_documented_with_its_methods(app, spec):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served == documented
-    assert len(documented) == 21
+    assert len(documented) == 22
 
 
 def test_bearer_scheme_applies_to_every_operation_but_the_public_ones(spec):
@@ -168,6 +168,32 @@ def test_limits_are_documented(spec, app):
         assert parameter["schema"]["maximum"] == 2**31 - 1
 
 
+def test_availability_parameters_and_machine_status_are_documented(spec):
+    holds = {
+        p["name"]: p["schema"] for p in spec["paths"]["/api/machines/holds/"]["get"]["parameters"]
+    }
+    instant = spec["components"]["schemas"]["Hold"]["properties"]["start"]["oneOf"]
+    for name in ("active_at", "active_from", "active_until"):
+        assert holds[name]["oneOf"] == instant, name
+    assert holds["schedule"]["type"] == "array" and holds["schedule"]["maxItems"] == 100
+    assert holds["schedule"]["items"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    schedules = spec["paths"]["/api/machines/holds/schedules/"]["get"]["parameters"]
+    assert [(p["name"], p["schema"]["type"]) for p in schedules] == [("machine", "array")]
+
+    status = spec["paths"]["/api/machines/{machine_id}"]
+    (machine_id,) = status["parameters"]
+    assert machine_id["schema"]["maximum"] == 2**31 - 1
+    get = status["get"]
+    assert [p["name"] for p in get["parameters"]] == ["at"]
+    assert get["parameters"][0]["schema"]["oneOf"] == instant
+    assert {"200", "404", "422"} <= set(get["responses"])
+    body = get["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/MachineStatus"}
+    properties = spec["components"]["schemas"]["MachineStatus"]["properties"]
+    assert list(properties) == ["id", "name", "held", "active_holds", "next_hold"]
+    assert properties["active_holds"]["items"] == {"$ref": "#/components/schemas/Hold"}
+
+
 @pytest.mark.parametrize("page_size", [50])
 def test_page_size_in_the_document_follows_the_setting(app_config, page_size):
     from pytm4srv import create_app
@@ -213,6 +239,12 @@ def test_real_answers_match_the_document(spec, admin, machine):
     error = admin.put("/api/machines/holds/", json={"reason": 5})
     assert error.status_code == 422
     check(error.json, "Error")
+    for at in (hold.json["start"], hold.json["start"] - 1):  # held, then free with a next hold
+        status = admin.get(f"/api/machines/{machine.id}?at={at}")
+        assert status.status_code == 200
+        check(status.json, "MachineStatus")
+    with pytest.raises(ValidationError):
+        check(status.json | {"next_hold": 5}, "MachineStatus")
 
 
 def test_docs_page_is_served_with_local_assets(client):

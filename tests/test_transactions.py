@@ -201,7 +201,7 @@ def test_reads_run_in_read_transactions(real_app: tuple[Flask, Tracker]) -> None
     tracker.clear()
     assert client.get(feed_path).status_code == 200
     paths = (MACHINES, HOLDS, SCHEDULES, f"{HOLDS}99", f"{HOLDS}99/history", "/api/health")
-    for path in paths + (f"{SCHEDULES}99/history", "/api/me"):
+    for path in paths + (f"{SCHEDULES}99/history", "/api/me", f"{MACHINES}1"):
         assert client.get(path, headers=headers).status_code in (200, 404)
     response = client.post(f"{SCHEDULES}previewSchedule", json=preview, headers=headers)
     assert response.status_code == 200

@@ -9,7 +9,7 @@ setting. Rows whose next fire was never computed (NULL until now) get ``''``, a 
 so the next run computes them (docs/MATERIALIZER.md).
 
 Revision ID: 0007_schedule_zone_skip
-Revises: 0005_idempotency_keys
+Revises: 0006_availability
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_schedule_zone_skip"
-down_revision = "0005_idempotency_keys"
+down_revision = "0006_availability"
 branch_labels = None
 depends_on = None
 

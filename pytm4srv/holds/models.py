@@ -59,6 +59,10 @@ class InstantList(TypeDecorator[tuple[datetime, ...]]):
             return None
 
 
+#: The GiST index of ended holds' periods (PostgreSQL only).
+ENDED_PERIOD_INDEX = "ix_machine_holds_ended_period"
+
+
 class MachineHold(Base):
     """A period during which one machine is unavailable."""
 
@@ -83,6 +87,17 @@ class MachineHold(Base):
             postgresql_where=text('"end" IS NULL'),
             sqlite_where=text('"end" IS NULL'),
         ),
+        # What is held when (migration 0006, docs/PERFORMANCE.md): a machine's holds by end, so
+        # that "in effect at T" reads only its open holds and those that end after T.
+        Index("ix_machine_holds_machine_id_end_start_id", "machine_id", "end", "start", "id"),
+        # PostgreSQL only: the ended holds as periods, so that the holds in effect at some
+        # instant of a window are found without reading the holds that ended before it.
+        Index(
+            ENDED_PERIOD_INDEX,
+            text('tstzrange(start, "end")'),
+            postgresql_using="gist",
+            postgresql_where=text('"end" IS NOT NULL'),
+        ).ddl_if(dialect="postgresql"),
     )
 
     #: Unique, numeric ID for this hold.

@@ -147,6 +147,26 @@ class HoldQuerySchema(StrictSchema):
     end_before = Timestamp(
         metadata={"description": "Only holds with an end, at or before this instant."}
     )
+    schedule = fields.List(
+        QueryInteger(validate=validate.Range(min=0, max=INT32_MAX)),
+        validate=validate.Length(max=MAX_FILTER_VALUES),
+        metadata={"description": "Only holds made by these schedules (repeatable); 0: by none."},
+    )
+    active_at = Timestamp(
+        metadata={
+            "description": "Only holds in effect at this instant: start <= T and (no end, or "
+            "end > T)."
+        }
+    )
+    active_from = Timestamp(
+        metadata={
+            "description": "Only holds in effect at some instant from this one on: no end, or "
+            "end > this instant. With active_until: earlier than it."
+        }
+    )
+    active_until = Timestamp(
+        metadata={"description": "Only holds in effect at some instant before this one: start < T."}
+    )
     limit = QueryInteger(
         validate=validate.Range(min=0),
         metadata={
@@ -164,6 +184,49 @@ class HoldQuerySchema(StrictSchema):
         cap = current_app.config["MAX_PAGE_SIZE"]
         if value > cap:
             raise ValidationError(f"Must be at most {cap} (the server's page size).")
+
+    @validates_schema
+    def window_not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        since, until = data.get("active_from"), data.get("active_until")
+        if since is not None and until is not None and until <= since:
+            raise ValidationError({"active_until": ["Must be later than active_from."]})
+
+
+class ScheduleQuerySchema(StrictSchema):
+    """Filters of the schedule list (docs/API.md, Schedules)."""
+
+    machine = fields.List(
+        QueryInteger(validate=validate.Range(min=0, max=INT32_MAX)),
+        validate=validate.Length(max=MAX_FILTER_VALUES),
+        metadata={"description": "Only the schedules of these machines (repeatable)."},
+    )
+
+
+class MachineStatusQuerySchema(StrictSchema):
+    """The instant a machine's status is asked for (docs/API.md, Machine status)."""
+
+    at = Timestamp(metadata={"description": "The instant asked about; default: now."})
+
+
+class MachineStatusSchema(StrictSchema):
+    """Whether a machine is held at an instant, by which holds, and its next hold."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+    held = fields.Boolean(
+        dump_only=True, metadata={"description": "A hold of the machine is in effect at T."}
+    )
+    active_holds = fields.List(
+        fields.Nested(HoldSchema),
+        dump_only=True,
+        metadata={"description": "The holds in effect at T, in the hold list's order."},
+    )
+    next_hold = fields.Nested(
+        HoldSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The first hold (in list order) that starts after T; or null."},
+    )
 
 
 def _non_zero(value: int) -> None:

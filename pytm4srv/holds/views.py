@@ -42,6 +42,7 @@ from pytm4srv.holds.schemas import (
     PreviewFireSchema,
     PreviewQuerySchema,
     PreviewSchema,
+    ScheduleQuerySchema,
     ScheduleSchema,
     check_end_after_start,
     dump_preview_fires,
@@ -180,13 +181,15 @@ def shown(schedule: MachineHoldSchedule) -> dict[str, Any]:
 @blp.route("/schedules/")
 class Schedules(MethodView):
     @reads
+    @blp.arguments(ScheduleQuerySchema(), location="query", as_kwargs=False)
     @blp.response(200)
-    @blp.doc(**ok_doc("Every schedule, keyed by its id (as a string).", SCHEDULE_MAP))
-    def get(self) -> Any:
-        """Get every schedule, as an object keyed by id."""
-        schedules = db.session().scalars(
-            select(MachineHoldSchedule).order_by(MachineHoldSchedule.id)
-        )
+    @blp.doc(**ok_doc("The schedules, keyed by id (as a string), in id order.", SCHEDULE_MAP))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Get every schedule (or those of the machines asked for), as an object keyed by id."""
+        stmt = select(MachineHoldSchedule).order_by(MachineHoldSchedule.id)
+        if "machine" in args:
+            stmt = stmt.where(MachineHoldSchedule.machine_id.in_(args["machine"]))
+        schedules = db.session().scalars(stmt)
         dump = ScheduleSchema().dump
         return {str(schedule.id): dump(shown(schedule)) for schedule in schedules}
 

@@ -1,7 +1,9 @@
-"""``/api/machines/``: the machines holds can refer to, and their management by admins."""
+"""``/api/machines/``: the machines holds can refer to, whether each is held when, and their
+management by admins."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask.views import MethodView
@@ -16,6 +18,8 @@ from pytm4srv.api import Blueprint
 from pytm4srv.auth import roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+from pytm4srv.holds.queries import machine_status
+from pytm4srv.holds.schemas import MachineStatusQuerySchema, MachineStatusSchema
 from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
 from pytm4srv.schemas import ErrorSchema, StrictSchema, Text
 from pytm4srv.users.models import Role
@@ -110,6 +114,15 @@ class Machines(MethodView):
 
 @blp.route(f"/{MACHINE_ID}")
 class MachineById(MethodView):
+    @reads
+    @blp.arguments(MachineStatusQuerySchema(), location="query", as_kwargs=False)
+    @blp.response(200, MachineStatusSchema())
+    def get(self, args: dict[str, Any], machine_id: int) -> Any:
+        """Whether a machine is held at an instant (default now), by which holds, and its next."""
+        at = args.get("at") or datetime.now(UTC)
+        status = machine_status(db.session().connection(), machine_id, at)
+        return status or abort(404, message="No such machine.")
+
     @writes
     @roles_required(Role.ADMIN)
     @blp.arguments(MachineSchema(partial=True))

@@ -145,6 +145,46 @@ def test_list_of_no_schedules_is_an_empty_object(staff):
     assert staff.get(SCHEDULES).json == {}
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", "abc"),
+        ("machine={m0}", "ab"),
+        ("machine={m1}", "c"),
+        ("machine={m0}&machine={m1}", "abc"),
+        ("machine={m2}", ""),  # a machine without schedules
+        ("machine=999999", ""),
+    ],
+)
+def test_list_by_machine(staff, make_machine, make_schedule, query, expected):
+    machines = [make_machine(name) for name in ("mill", "lathe", "press")]
+    made = {
+        "a": make_schedule(machines[0], name="a"),
+        "b": make_schedule(machines[0], name="b"),
+        "c": make_schedule(machines[1], name="c"),
+    }
+    r = staff.get(f"{SCHEDULES}?{query.format(**{f'm{i}': m.id for i, m in enumerate(machines)})}")
+    assert r.status_code == 200, r.json
+    assert list(r.json) == [str(made[name].id) for name in expected]
+    assert all(r.json[str(made[name].id)]["name"] == name for name in expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("machine=x", "machine"),
+        ("machine=-1", "machine"),
+        ("machine=2147483648", "machine"),
+        ("&".join(["machine=1"] * 101), "machine"),
+        ("machines=1", "machines"),
+    ],
+)
+def test_list_rejects_malformed_machine_filters(staff, query, param):
+    r = staff.get(f"{SCHEDULES}?{query}")
+    assert r.status_code == 422, r.json
+    assert param in r.json["errors"]["query"]
+
+
 def test_patch_changes_only_the_fields_sent(planner, body):
     s = planner.put(SCHEDULES, json=body).json
     r = planner.patch(f"{SCHEDULES}{s['id']}", json={"indices": [-1], "weekdays": 31})
