@@ -120,7 +120,7 @@ def test_json_lines(app_config, connection, capsys):
     entry = json.loads(line)
     assert entry["logger"] == "pytm4srv.request"
     assert entry["level"] == "INFO"
-    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/api/feed/***", 401)
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/api/feed/***", 404)
     assert (entry["user_id"], entry["request_id"]) == (None, "abc")
     assert isinstance(entry["ms"], float)
     logged = datetime.fromisoformat(entry["time"])
@@ -197,7 +197,7 @@ def _serve(command: list[str], url: str, tmp_path: Path, token: str) -> str:
             _get(base, f"{HOLDS}?bogus={QUERY_SECRET}", token),
             _get(base, HOLDS, BOGUS_TOKEN),
         ]
-        assert statuses == [200, 404, 401, 422, 401]
+        assert statuses == [200, 404, 404, 422, 401]
     finally:
         process.terminate()
         process.wait(timeout=30)

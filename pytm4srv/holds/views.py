@@ -65,8 +65,16 @@ dump_hold = HoldSchema().dump
 SCHEDULE_DUMP = ScheduleSchema().dump
 
 
+#: Fields a schedule's answer derives from its others; a change records the fields it was sent
+#: for, not these (``next_fire`` also moves with every materializer run, which records nothing).
+DERIVED = ("next_fire", "summary")
+
+
 def dump_schedule(schedule: MachineHoldSchedule) -> dict[str, Any]:
+    """A schedule's stored fields in the wire format, as its history compares them."""
     dumped: dict[str, Any] = SCHEDULE_DUMP(shown(schedule))
+    for name in DERIVED:
+        dumped.pop(name)
     return dumped
 
 
