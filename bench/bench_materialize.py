@@ -172,6 +172,7 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
             "notes": "",
             "start": fire,
             "end": fire + timedelta(minutes=45),
+            "fire": fire,
         }
         for schedule_id in ids
     ]

@@ -40,6 +40,12 @@ def _unauthorized(message: str) -> None:
 TOKEN_LOOKUP = select(User.id, User.role, User.token_hash).where(
     User.token_hash == bindparam("digest")
 )
+#: The same for a request that writes: the caller's row stays locked against deletion until the
+#: request's transaction ends (PostgreSQL's FOR KEY SHARE, which changes of the user's other
+#: columns do not wait for), so a user deleted meanwhile either finds the request done (its rows
+#: then lose their user_id as any of theirs do) or makes it answer 401; never a foreign key
+#: error. SQLite's write transaction holds the whole database already.
+TOKEN_LOOKUP_TO_WRITE = TOKEN_LOOKUP.with_for_update(read=True, key_share=True)
 
 
 def authenticate() -> None:
@@ -54,7 +60,8 @@ def authenticate() -> None:
         return
     digest = hash_token(token)
     # Core on the session's connection: the cheapest way to one row, on every request.
-    user = db.session().connection().execute(TOKEN_LOOKUP, {"digest": digest}).one_or_none()
+    lookup = TOKEN_LOOKUP_TO_WRITE if db.request_mode() == db.WRITE else TOKEN_LOOKUP
+    user = db.session().connection().execute(lookup, {"digest": digest}).one_or_none()
     # The lookup is by hash; compare again in constant time so no timing depends on the token.
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         _unauthorized("Unknown or revoked token.")

@@ -61,6 +61,11 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: The table arguments of a table whose ids clients keep: on SQLite an AUTOINCREMENT key, so
+#: that a deleted row's id never names another row (PostgreSQL's sequences never reuse one).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
@@ -405,12 +410,13 @@ def session() -> Session:
     A request that reaches no declared view (an unknown path, a method not allowed) reads.
     """
     if "db_session" not in g:
-        g.db_session = database().open(_request_mode())
+        g.db_session = database().open(request_mode())
     current: Session = g.db_session
     return current
 
 
-def _request_mode() -> str:
+def request_mode() -> str:
+    """The mode (``READ`` or ``WRITE``) the current request's view declared; ``READ`` if none."""
     if not has_request_context() or request.endpoint is None:
         return READ
     view = current_app.view_functions.get(request.endpoint)

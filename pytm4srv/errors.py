@@ -6,8 +6,15 @@ import logging
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, ServiceUnavailable
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import (
+    Conflict,
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,30 @@ def error_payload(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, 
 RETRY_AFTER = 5
 
 
+#: What a client is told when its write ran into a concurrent change.
+CONFLICT_MESSAGE = (
+    "The change collides with another stored meanwhile (a row it names was changed or removed,"
+    " or one it would make exists); read the objects again and retry."
+)
+#: PostgreSQL SQLSTATEs of a transaction that lost a race: serialization_failure and
+#: deadlock_detected. Nothing was written; the same request may succeed now.
+CONFLICT_SQLSTATES = ("40001", "40P01")
+
+
+def _conflict(error: Exception) -> Any:
+    """409 for a write that collided with another row or a concurrent change, never a 500.
+
+    The views check what they can first (names, ids, row locks for a change of one object), so
+    this is the answer to what no check can see: a row another transaction stored or removed
+    between the check and the write.
+    """
+    log.info("write conflict: %s", type(getattr(error, "orig", error)).__name__)
+    return error_payload(Conflict(CONFLICT_MESSAGE))
+
+
 def _database_unavailable(error: DBAPIError) -> Any:
+    if getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES:
+        return _conflict(error)
     if _is_timeout(error):
         log.warning("database wait timed out: %s", type(error.orig).__name__)
         seconds = f"{current_app.config['DB_TIMEOUT']:g}"
@@ -99,9 +129,11 @@ def _is_connection_error(error: DBAPIError) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Register a 503 for a database that cannot be reached.
+    """Register a 503 for a database that cannot be reached, and a 409 for a write collision.
 
     HTTP errors get the envelope from the REST layer (``pytm4srv.api.Api.handle_http_exception``),
     which flask-smorest registers for every ``HTTPException``.
     """
     app.register_error_handler(DBAPIError, _database_unavailable)
+    app.register_error_handler(IntegrityError, _conflict)
+    app.register_error_handler(StaleDataError, _conflict)

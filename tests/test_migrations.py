@@ -103,3 +103,67 @@ def test_0007_marks_rows_never_computed_and_gives_existing_rows_no_skip(tmp_path
                 assert list(zones) == [None, None]
         finally:
             engine.dispose()
+
+
+def test_0010_gives_schedule_holds_their_start_as_fire_and_stops_id_reuse(tmp_path):
+    """Holds of a schedule get fire = start, hand-made ones none; afterwards a deleted newest row's
+    id is not given again (SQLite's AUTOINCREMENT; PostgreSQL's sequences already); downgrading
+    keeps one hold per (schedule, start), unlinking the other."""
+    with fresh_database(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0009_feed")
+        engine = make_engine(url)
+        insert_hold = text(
+            "INSERT INTO machine_holds (machine_id, schedule_id, reason, notes, start)"
+            " VALUES (1, :schedule, 'r', '', :start)"
+        )
+        try:
+            # Ids as the database gives them (explicit ones would bypass PostgreSQL's sequence).
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO machines (id, name) VALUES (1, 'lathe')"))
+                conn.execute(
+                    text(
+                        "INSERT INTO machine_hold_schedules (id, machine_id, name, reason,"
+                        " frequency, indices, time_of_day, anchor, created, skip)"
+                        " VALUES (1, 1, 'n', 'r', 'D', '[]', '08:00:00',"
+                        " '2027-01-04 00:00:00', '2027-01-04 00:00:00', '[]')"
+                    )
+                )
+                conn.execute(insert_hold, {"schedule": 1, "start": "2027-01-04 08:00:00"})
+                conn.execute(insert_hold, {"schedule": None, "start": "2027-01-05 09:00:00"})
+                conn.execute(insert_hold, {"schedule": 1, "start": "2027-01-06 08:00:00"})
+            command.upgrade(config, "0010_fire_and_ids")
+            with engine.begin() as conn:
+                rows = conn.execute(
+                    text("SELECT id, fire IS NULL, fire = start FROM machine_holds ORDER BY id")
+                ).all()
+                assert [(bool(r[1]), r[2]) for r in rows] == [
+                    (False, True),
+                    (True, None),
+                    (False, True),
+                ]
+                first, manual, newest = (r[0] for r in rows)
+                conn.execute(text(f"DELETE FROM machine_holds WHERE id = {newest}"))
+                conn.execute(insert_hold, {"schedule": None, "start": "2027-02-01"})
+                new_id = conn.scalar(text("SELECT MAX(id) FROM machine_holds"))
+                assert new_id > newest
+                # Moved onto its sibling's start: allowed now...
+                conn.execute(
+                    text("UPDATE machine_holds SET start = '2027-01-04 08:00:00' WHERE id = :id"),
+                    {"id": new_id},
+                )
+                conn.execute(text(f"UPDATE machine_holds SET schedule_id = 1 WHERE id = {new_id}"))
+                conn.execute(
+                    text(
+                        f"UPDATE machine_holds SET fire = '2027-01-07 08:00:00' WHERE id = {new_id}"
+                    )
+                )
+            # ...and the old key comes back with one of the two unlinked.
+            command.downgrade(config, "0009_feed")
+            with engine.connect() as conn:
+                linked = conn.execute(
+                    text("SELECT id, schedule_id FROM machine_holds ORDER BY id")
+                ).all()
+            assert [tuple(row) for row in linked] == [(first, 1), (manual, None), (new_id, None)]
+        finally:
+            engine.dispose()

@@ -85,6 +85,7 @@ def feed_events(
             hold.start,
             hold.end,
             hold.modified,
+            hold.fire,
         )
         .where(_holds_in(window, machines))
         .order_by(hold.start, hold.id)
@@ -92,8 +93,8 @@ def feed_events(
     events = []
     made = set()
     for row in rows:
-        if row.schedule_id is not None:
-            uid = fire_uid(row.schedule_id, row.start)
+        if row.schedule_id is not None and row.fire is not None:
+            uid = fire_uid(row.schedule_id, row.fire)  # the UID its fire had, moved or not
             made.add(uid)
         else:
             uid = hold_uid(row.id)

@@ -20,7 +20,7 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
   UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting; once
   nothing unlocked is due, a run waits for the locked rows, which a concurrent run with an
   earlier now may leave still due; ``BEGIN IMMEDIATE`` on SQLite, which serializes writers),
-  insert its holds with ``ON CONFLICT (schedule_id, start) DO NOTHING``, move the cursors,
+  insert its holds with ``ON CONFLICT (schedule_id, fire) DO NOTHING``, move the cursors,
   commit. A schedule's holds and its cursor move together or not at all, so a run that fails
   leaves every schedule either done or untouched.
 - The engine starts from the cursor arithmetically, so the cost does not grow with a schedule's

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from pytm4srv.db import Base
+from pytm4srv.db import NEVER_REUSE_IDS, Base
 from pytm4srv.recurrence import ALL_MONTHS, ALL_WEEKDAYS, FREQUENCIES
 
 REASON_LENGTH = 500
@@ -68,8 +68,9 @@ class MachineHold(Base):
 
     __tablename__ = "machine_holds"
     __table_args__ = (
-        # One hold per schedule firing: the materializer relies on it to create each hold once.
-        UniqueConstraint("schedule_id", "start", name="uq_machine_holds_schedule_id_start"),
+        # One hold per schedule fire: the materializer relies on it to create each hold once.
+        # By fire, not start, so that a hold's start can be moved (migration 0010).
+        UniqueConstraint("schedule_id", "fire", name="uq_machine_holds_schedule_id_fire"),
         CheckConstraint('"end" IS NULL OR "end" > start', name="end_after_start"),
         # The list endpoint filters by these and always orders by (start, id).
         Index("ix_machine_holds_start_id", "start", "id"),
@@ -98,6 +99,7 @@ class MachineHold(Base):
             postgresql_using="gist",
             postgresql_where=text('"end" IS NOT NULL'),
         ).ddl_if(dialect="postgresql"),
+        NEVER_REUSE_IDS,
     )
 
     #: Unique, numeric ID for this hold.
@@ -119,6 +121,9 @@ class MachineHold(Base):
     start: Mapped[datetime]
     #: When the hold ends; NULL means until someone ends it.
     end: Mapped[datetime | None]
+    #: The fire instant the materializer made this hold for (RFC 5545's RECURRENCE-ID); NULL
+    #: for a hold made by hand. Unlike ``start``, nothing changes it.
+    fire: Mapped[datetime | None]
     #: When the hold was created or last changed (``revisions.touch``); the calendar feed's
     #: LAST-MODIFIED and SEQUENCE.
     modified: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -138,6 +143,7 @@ class MachineHoldSchedule(Base):
         # The materializer's due query: next_fire <= until with next_fire_zone NULL or Z, and the
         # rows computed in another zone (migrations 0003 and 0007, docs/MATERIALIZER.md).
         Index("ix_machine_hold_schedules_next_fire_zone_next_fire", "next_fire_zone", "next_fire"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -78,8 +78,12 @@ def dump_schedule(schedule: MachineHoldSchedule) -> dict[str, Any]:
     return dumped
 
 
-def get_hold(hold_id: int) -> MachineHold:
-    return db.session().get(MachineHold, hold_id) or abort(404, message="No such hold.")
+def get_hold(hold_id: int, *, lock: bool = False) -> MachineHold:
+    """The hold, or 404. ``lock``: lock its row until the transaction ends (PostgreSQL; SQLite's
+    write transaction holds the whole database), so that concurrent changes of one hold take
+    turns and each checks the row the one before it stored."""
+    hold = db.session().get(MachineHold, hold_id, with_for_update=lock)
+    return hold or abort(404, message="No such hold.")
 
 
 def read_hold(hold_id: int) -> RowMapping:
@@ -136,7 +140,7 @@ class HoldById(MethodView):
     @blp.response(200, HoldSchema)
     def patch(self, data: dict[str, Any], hold_id: int) -> Any:
         """Change the fields sent of a hold."""
-        hold = get_hold(hold_id)
+        hold = get_hold(hold_id, lock=True)
         _validate(check_end_after_start, {"start": hold.start, "end": hold.end} | data)
         old = dump_hold(hold)
         for name, value in data.items():
@@ -153,15 +157,16 @@ class HoldById(MethodView):
     def delete(self, hold_id: int) -> None:
         """Delete a hold (admins and planners)."""
         session = db.session()
-        hold = get_hold(hold_id)
+        hold = get_hold(hold_id, lock=True)
         session.delete(hold)
         history.deleted(session, HOLD, hold_id, current_user().id)
         revisions.mark_deletion(session, "hold", hold, datetime.now(UTC))
         session.commit()
 
 
-def get_schedule(schedule_id: int) -> MachineHoldSchedule:
-    schedule = db.session().get(MachineHoldSchedule, schedule_id)
+def get_schedule(schedule_id: int, *, lock: bool = False) -> MachineHoldSchedule:
+    """The schedule, or 404; ``lock`` as for :func:`get_hold`."""
+    schedule = db.session().get(MachineHoldSchedule, schedule_id, with_for_update=lock)
     return schedule or abort(404, message="No such hold schedule.")
 
 
@@ -235,7 +240,7 @@ class ScheduleById(MethodView):
     @blp.response(200, ScheduleSchema)
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; a new pattern applies after its cursor."""
-        schedule = get_schedule(schedule_id)
+        schedule = get_schedule(schedule_id, lock=True)
         old = dump_schedule(schedule)
         for name, value in data.items():
             setattr(schedule, name, value)
@@ -253,7 +258,7 @@ class ScheduleById(MethodView):
     def delete(self, schedule_id: int) -> None:
         """Delete a schedule; the holds it created stay."""
         session = db.session()
-        schedule = get_schedule(schedule_id)
+        schedule = get_schedule(schedule_id, lock=True)
         user_id = current_user().id
         # Its holds lose their schedule_id (the foreign key sets it null): a change of each.
         made_by_it = MachineHold.schedule_id == schedule_id

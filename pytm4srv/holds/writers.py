@@ -1,10 +1,11 @@
 """What a materializer run writes: holds for a batch of schedules, and their moved cursors.
 
 One writer for both databases, through SQLAlchemy: the holds go in as one INSERT ... ON CONFLICT
-DO NOTHING ... RETURNING executed for many rows, which SQLAlchemy sends as multi-row VALUES
-statements ("insertmanyvalues"); the rows it returns are the holds that were new. The cursors move
-with one UPDATE per batch: on PostgreSQL from ``unnest`` of array parameters (run row by row, 500
-UPDATEs cost as much as inserting the batch's holds), on SQLite row by row (no round trips).
+(schedule_id, fire) DO NOTHING ... RETURNING executed for many rows, which SQLAlchemy sends as
+multi-row VALUES statements ("insertmanyvalues"); the rows it returns are the holds that were new.
+The cursors move with one UPDATE per batch: on PostgreSQL from ``unnest`` of array parameters
+(run row by row, 500 UPDATEs cost as much as inserting the batch's holds), on SQLite row by row
+(no round trips).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Batch:
     def add_holds(
         self, machine_id: int, schedule_id: int, reason: str, spans: list[tuple[datetime, Any]]
     ) -> None:
-        """Holds of one schedule, one for each ``(start, end)`` of ``spans``."""
+        """Holds of one schedule, one for each ``(fire, end)`` of ``spans``: each starts at its
+        fire."""
         self.holds += [
             {
                 "machine_id": machine_id,
@@ -48,10 +50,11 @@ class Batch:
                 "schedule_id": schedule_id,
                 "reason": reason,
                 "notes": "",
-                "start": start,
+                "start": fire,
                 "end": end,
+                "fire": fire,
             }
-            for start, end in spans
+            for fire, end in spans
         ]
 
     def move_cursor(
@@ -77,7 +80,7 @@ class Writer:
             ) from None
         self._insert = (
             insert(_HOLDS)
-            .on_conflict_do_nothing(index_elements=["schedule_id", "start"])
+            .on_conflict_do_nothing(index_elements=["schedule_id", "fire"])
             .returning(_HOLDS.c.id)
         )
         self._move_cursors = _move_cursors_by_arrays if dialect == "postgresql" else _move_cursors

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from pytm4srv.db import Base
+from pytm4srv.db import NEVER_REUSE_IDS, Base
 
 NAME_LENGTH = 200
 
@@ -12,6 +12,7 @@ class Machine(Base):
     """A machine that can be put on hold."""
 
     __tablename__ = "machines"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Unique (migration 0008 renamed older duplicates "name (id)").

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Enum, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pytm4srv.db import Base
+from pytm4srv.db import NEVER_REUSE_IDS, Base
 
 NAME_LENGTH = 100
 
@@ -25,6 +25,7 @@ class User(Base):
     """Someone who calls the API with a bearer token."""
 
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)

@@ -162,7 +162,7 @@ def test_holds_in_the_window_are_confirmed_events(client, session, machine, feed
 
 
 def test_coming_fires_are_tentative_and_keep_their_uid_as_holds(
-    client, session, machine, make_schedule, runner, feed_path
+    client, session, machine, make_schedule, runner, feed_path, planner
 ):
     created = NOW - timedelta(hours=1)
     schedule = make_schedule(
@@ -187,10 +187,19 @@ def test_coming_fires_are_tentative_and_keep_their_uid_as_holds(
     made = list(made)
     assert made and all(queries.fire_uid(schedule.id, h.start) in after for h in made)
 
+    # A hold moved to another time keeps its fire's UID, and that fire is not shown again.
+    moved, uid = made[0], queries.fire_uid(schedule.id, made[0].start)
+    later = int((moved.start + timedelta(hours=2)).timestamp())
+    assert planner.patch(f"{HOLDS}{moved.id}", json={"start": later}).status_code == 200
+    shown = events_of(client.get(feed_path))
+    assert set(shown) == set(before)
+    assert int(shown[uid].DTSTART.timestamp()) == later
+    assert shown[uid]["STATUS"] == "CONFIRMED"
+
     # A hold the materializer made and somebody deleted is not shown again as a fire.
     session.delete(made[0])
     session.commit()
-    assert queries.fire_uid(schedule.id, made[0].start) not in events_of(client.get(feed_path))
+    assert uid not in events_of(client.get(feed_path))
 
 
 def test_the_machine_filter_limits_holds_and_fires(
