@@ -56,6 +56,12 @@ class Live:
     base: str
     log: Path
     port: int
+    #: gunicorn's master process; its workers are its children.
+    pid: int = 0
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
 
 
 @contextmanager
@@ -82,7 +88,7 @@ def gunicorn(url: str, log: Path, **settings: str) -> Iterator[Live]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield Live(base, log, port)
+        yield Live(base, log, port, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

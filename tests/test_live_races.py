@@ -3,6 +3,9 @@ user deleted while their request is in flight. Never a 500 (docs/API.md, Errors)
 
 from __future__ import annotations
 
+import http.client
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -121,3 +124,68 @@ def test_a_request_whose_user_is_being_deleted_answers_401_and_writes_nothing(se
     assert stored(url, MachineHold) == []
     assert stored(url, User) == []
     assert "Traceback" not in live.log.read_text()
+
+
+def test_workers_killed_mid_request_lose_and_double_nothing_when_clients_retry_with_keys(served):
+    """Clients create holds, each with a key of its own, while workers are killed with SIGKILL.
+    A request cut off may or may not have been committed; retried with its key it answers the
+    hold it made, if any. In the end every request has exactly one hold, and no hold lacks its
+    request."""
+    live, token, url = served
+    machine = machine_id(url)
+    stop = threading.Event()
+    finals: dict[str, Answer] = {}
+    cut_off: list[str] = []
+
+    def create(key: str) -> Answer:
+        body = {"machine_id": machine, "reason": key}
+        return call(live.base, "PUT", HOLDS, token, body, {"Idempotency-Key": key}, timeout=20)
+
+    failures: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            send(n)
+        except BaseException as exc:  # surfaced below, not lost in the thread
+            failures.append(exc)
+
+    def send(n: int) -> None:
+        for i in range(10_000):
+            if stop.is_set():
+                return
+            key = f"client-{n}-{i}"
+            answer = None
+            for _ in range(20):  # bounded retries of one request
+                try:
+                    answer = create(key)
+                except (OSError, http.client.HTTPException, ValueError):
+                    # The connection died with its worker, before or during the answer.
+                    answer = None
+                    cut_off.append(key)
+                    time.sleep(0.1)
+                    continue
+                if answer.status != 503:
+                    break
+                time.sleep(0.1)
+            assert answer is not None, key
+            finals[key] = answer
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(4):
+            time.sleep(0.7)
+            os.kill(live.workers()[0], signal.SIGKILL)  # gunicorn starts a new one
+    finally:
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not failures, failures
+    assert cut_off, "no request was cut off: the test proved nothing"
+    assert {answer.status for answer in finals.values()} == {201}
+    assert all(answer.body["reason"] == key for key, answer in finals.items())
+    assert len({answer.body["id"] for answer in finals.values()}) == len(finals)
+    reasons = sorted(hold.reason for hold in stored(url, MachineHold))
+    assert reasons == sorted(finals)
