@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytm4srv.db import write_session
 from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
-from pytm4srv.holds.materialize import BATCH_SIZE, ScheduleError, materialize
+from pytm4srv.holds.materialize import BATCH_SIZE, LockTimeout, materialize
 from pytm4srv.idempotency import expire_keys_command
 
 holds = AppGroup(
@@ -22,6 +22,8 @@ holds = AppGroup(
 
 #: Largest --horizon / --catch-up: the whole datetime range, in minutes.
 MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
+#: Largest --lock-timeout, in seconds: a day.
+MAX_LOCK_TIMEOUT = 86_400
 
 
 def _unix_time(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
@@ -47,7 +49,7 @@ def _configured_minutes(key: str) -> int:
 
 def _one_line(exc: Exception) -> str:
     """A short, single-line reason: the driver's message without SQL or help links."""
-    if isinstance(exc, ScheduleError):
+    if isinstance(exc, LockTimeout):
         text = str(exc)
     elif isinstance(exc, DBAPIError):
         text = str(exc.orig)
@@ -92,8 +94,21 @@ def _one_line(exc: Exception) -> str:
     help="Print the summary this run would print, and write nothing (the run's transaction is "
     "rolled back).",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_LOCK_TIMEOUT),
+    default=30,
+    show_default=True,
+    help="Seconds to wait for a lock another transaction holds; past it, a locked schedule is "
+    "left and named (on SQLite, where the lock is the whole database's, the run fails).",
+)
 def materialize_command(
-    now: datetime | None, horizon: int | None, catch_up: int | None, batch_size: int, dry_run: bool
+    now: datetime | None,
+    horizon: int | None,
+    catch_up: int | None,
+    batch_size: int,
+    dry_run: bool,
+    lock_timeout: float,
 ) -> None:
     """Create holds for due schedule firings; prints a one-line summary (run it from cron)."""
     if horizon is None:
@@ -102,7 +117,7 @@ def materialize_command(
         catch_up = _configured_minutes("MATERIALIZE_CATCH_UP")
     now = now or datetime.now(UTC)
     try:
-        with write_session() as session:
+        with write_session(lock_timeout=lock_timeout) as session:
             summary = materialize(
                 session,
                 now,
@@ -111,6 +126,7 @@ def materialize_command(
                 current_app.config["ZONE"],
                 batch_size=batch_size,
                 dry_run=dry_run,
+                lock_timeout=lock_timeout,
             )
     except Exception as exc:
         if current_app.debug:
@@ -120,6 +136,11 @@ def materialize_command(
         f"materialize: {summary.line()} now={now.isoformat().replace('+00:00', 'Z')} "
         f"horizon={horizon} catch_up={catch_up}{' dry_run=true' if dry_run else ''}"
     )
+    # The schedules left untouched: one line each, and the run failed (a later run retries).
+    for schedule_id, reason in sorted(summary.failed.items()):
+        click.echo(f"schedule {schedule_id}: {reason}", err=True)
+    if summary.failed:
+        click.get_current_context().exit(1)
 
 
 holds.add_command(expire_keys_command)
