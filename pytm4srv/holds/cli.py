@@ -9,10 +9,11 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytm4srv.db import write_session
-from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT
+from pytm4srv.fields import EPOCH, MAX_INSTANT, MIN_INSTANT, Timestamp
 from pytm4srv.holds.materialize import BATCH_SIZE, LockTimeout, materialize
 from pytm4srv.idempotency import expire_keys_command
 
@@ -26,15 +27,23 @@ MAX_MINUTES = (datetime.max - datetime.min) // timedelta(minutes=1)
 MAX_LOCK_TIMEOUT = 86_400
 
 
-def _unix_time(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
-    """``--now``: a UNIX timestamp in seconds, within the years the service accepts."""
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--now``: UNIX seconds, or ISO 8601 with a UTC offset, within the years the service
+    accepts."""
     if value is None:
         return None
-    if not math.isfinite(value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            return Timestamp().deserialize(value)  # the API's own reading of an instant
+        except ValidationError as exc:
+            raise click.BadParameter(" ".join(exc.messages)) from None
+    if not math.isfinite(seconds):
         raise click.BadParameter(f"{value} is not a finite number")
-    if not MIN_INSTANT.timestamp() <= value <= MAX_INSTANT.timestamp():
-        raise click.BadParameter(f"{value:.0f} is outside the years 1 to 9999")
-    return EPOCH + timedelta(seconds=value)
+    if not MIN_INSTANT.timestamp() <= seconds <= MAX_INSTANT.timestamp():
+        raise click.BadParameter(f"{seconds:.0f} is outside the years 1 to 9999")
+    return EPOCH + timedelta(seconds=seconds)
 
 
 MINUTES = click.IntRange(min=0, max=MAX_MINUTES)
@@ -64,9 +73,9 @@ def _one_line(exc: Exception) -> str:
 @holds.command("materialize")
 @click.option(
     "--now",
-    type=float,
-    callback=_unix_time,
-    help="The run's instant as a UNIX timestamp [default: the current time].",
+    callback=_instant,
+    help="The run's instant: UNIX seconds, or ISO 8601 with a UTC offset "
+    "(2027-01-01T00:00:00Z) [default: the current time].",
 )
 @click.option(
     "--horizon",

@@ -577,6 +577,41 @@ def test_bad_options_are_usage_errors(runner, options, message):
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    "now",
+    ["1799020800", "1799020800.0", "2027-01-04T00:00:00Z", "2027-01-04T02:00:00+02:00"],
+)
+def test_now_takes_unix_seconds_or_iso_8601_with_an_offset(runner, make_schedule, session, now):
+    schedule = make_schedule()
+    result = runner.invoke(args=["holds", "materialize", "--now", now, "--horizon", str(DAY)])
+    assert result.exit_code == 0, result.output
+    assert " now=2027-01-04T00:00:00Z " in result.stdout
+    assert starts(session, schedule.id) == [at(2027, 1, 4, 8)]
+
+
+@pytest.mark.parametrize(
+    ("now", "message"),
+    [
+        ("2027-01-04T00:00:00", "without a UTC offset"),
+        ("2027-01-04", "without a UTC offset"),
+        ("next monday", "Not a valid timestamp"),
+        ("10000-01-01T00:00:00Z", "Not a valid timestamp"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+    ],
+)
+def test_now_refuses_a_naive_iso_string_or_anything_else(
+    runner, make_schedule, session, now, message
+):
+    schedule = make_schedule()
+    result = runner.invoke(args=["holds", "materialize", "--now", now])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert "'--now'" in errors[0] and message in errors[0]
+    assert starts(session, schedule.id) == []
+
+
 def test_a_bad_configured_default_is_a_clear_error(runner, app):
     app.config["MATERIALIZE_HORIZON"] = "a week"
     result = runner.invoke(args=["holds", "materialize", "--now", "1800000000"])
