@@ -37,7 +37,7 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
@@ -153,7 +153,9 @@ def materialize(
     writer = Writer(dialect, name)
     summary = Summary()
     failed = summary.failed
-    locked = f"locked by another transaction for more than {lock_timeout or 0:g} s"
+    locked = "locked by another transaction " + (
+        "for too long" if lock_timeout is None else f"for more than {lock_timeout:g} s"
+    )
     try:
         while True:
             rows = session.execute(_due(name, until, batch_size, failed)).all()
@@ -170,6 +172,7 @@ def materialize(
                     session.commit()
                 return summary
             parts: list[tuple[int, Batch]] = []
+            plans: dict[int, _Plan] = {}
             holds = 0
             for row in rows:
                 schedule = cast(Mapping[str, Any], row._mapping)
@@ -183,8 +186,7 @@ def materialize(
                 part.add_holds(row.machine_id, row.id, row.reason, spans)
                 part.move_cursor(row.id, plan.last_fire or row.last_fire, plan.next_fire)
                 parts.append((row.id, part))
-                summary.skipped += plan.skipped
-                summary.skipped_exact &= plan.skipped_exact
+                plans[row.id] = plan
                 holds += len(part.holds)
                 if holds >= HOLDS_PER_BATCH:
                     break  # keep transactions short; the rest stay due for the next batch
@@ -192,7 +194,10 @@ def materialize(
             if not dry_run:
                 session.commit()
             summary.created += created
-            summary.schedules += written
+            summary.schedules += len(written)
+            for schedule_id in written:
+                summary.skipped += plans[schedule_id].skipped
+                summary.skipped_exact &= plans[schedule_id].skipped_exact
     except BaseException as exc:
         session.rollback()
         if lock_timeout is not None and is_lock_timeout(exc):
@@ -240,9 +245,9 @@ def _write(
     parts: list[tuple[int, Batch]],
     failed: dict[int, str],
     locked: str,
-) -> tuple[int, int]:
-    """Write the schedules' holds and cursors as one batch; how many holds were new, and how
-    many schedules were written.
+) -> tuple[int, list[int]]:
+    """Write the schedules' holds and cursors as one batch; how many holds were new, and the
+    ids of the schedules written.
 
     If the database refuses the batch for its data (a constraint, a value out of range), it is
     written again one schedule at a time, and the schedules it refuses are named in ``failed``.
@@ -255,15 +260,15 @@ def _write(
         whole.cursors += part.cursors
     try:
         with session.begin_nested():
-            return writer.write(session, whole), whole.schedules
+            return writer.write(session, whole), [schedule_id for schedule_id, _ in parts]
     except (IntegrityError, DataError):
         pass  # one of them: find it below
     except OperationalError as exc:
         if not is_lock_timeout(exc):
             raise
         failed.update((schedule_id, locked) for schedule_id, _ in parts)
-        return 0, 0
-    created = written = 0
+        return 0, []
+    created, written = 0, []
     for schedule_id, part in parts:
         try:
             with session.begin_nested():
@@ -271,7 +276,7 @@ def _write(
         except (IntegrityError, DataError) as exc:
             failed[schedule_id] = f"its holds cannot be written: {_driver_message(exc)}"
         else:
-            written += 1
+            written.append(schedule_id)
     return created, written
 
 
@@ -295,13 +300,13 @@ def _due(
     zone: str,
     until: datetime,
     limit: int,
-    failed: Mapping[int, str],
+    exclude: Collection[int] = (),
     *,
     columns: tuple[Any, ...] = _DUE_COLUMNS,
     lock: bool = True,
     wait: bool = False,
 ) -> Select[Any]:
-    """A batch of due schedules, except those named in ``failed``; locked, the rows other runs
+    """A batch of due schedules, except those of ``exclude`` (ids); locked, the rows other runs
     hold locked skipped.
 
     ``wait``: wait for rows other runs hold instead, and get them as those runs committed them
@@ -318,8 +323,8 @@ def _due(
         s.next_fire_zone > zone,
     )
     query = select(*columns).where(due).limit(limit)
-    if failed:
-        query = query.where(s.id.not_in(sorted(failed)))
+    if exclude:
+        query = query.where(s.id.not_in(sorted(exclude)))
     if not lock:
         return query
     if wait:

@@ -199,17 +199,21 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     takes such a row) and a ``summary`` that cannot be written answer null.
     """
     values = {name: getattr(schedule, name) for name in _COLUMNS}
-    problems = stored_problems(schedule)
-    for name, unshowable in _UNSHOWABLE.items():
-        if name in problems and unshowable(values[name]):
-            values[name] = None
-    if problems:
-        values["next_fire"] = None
-    elif schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
-        values["next_fire"] = _next_fire(schedule, zone)
+    pattern: recurrence.Pattern | None = None
+    try:
+        pattern = pattern_of(schedule)
+    except UnreadableSchedule as exc:
+        for name, unshowable in _UNSHOWABLE.items():
+            if name in exc.problems and unshowable(values[name]):
+                values[name] = None
+        values["next_fire"] = None  # no run takes it as it is
+        if exc.problems.keys() == {"timezone"}:  # a zone unknown here is still named
+            pattern = recurrence.Pattern(**pattern_fields(schedule))
+    else:
+        if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
+            values["next_fire"] = _next_fire(schedule, zone)
     values["summary"] = None
-    if problems.keys() <= {"timezone"}:  # a zone unknown here is still named
-        pattern = recurrence.Pattern(**pattern_fields(schedule))
+    if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
         values["summary"] = describe(pattern, zone_shown, schedule.duration)
     return values

@@ -223,6 +223,21 @@ def test_a_batch_the_database_refuses_is_written_one_schedule_at_a_time(
     assert cursor(session, bad) is None
 
 
+def test_a_schedule_the_database_refuses_counts_no_skipped_fires(
+    app, session, make_schedule, monkeypatch
+):
+    """Its fires stay where they were, for the run that processes it once it is repaired."""
+    make_schedule(created=NOW - timedelta(days=3))  # three fires too old for a catch-up of 0
+    bad = make_schedule(created=NOW - timedelta(days=3)).id
+    spoil(session, bad, "duration 0")
+    unchecked = lambda row: Pattern(**{name: row[name] for name in PATTERN_FIELDS})  # noqa: E731
+    monkeypatch.setattr(materialize_module, "pattern_of", unchecked)
+    summary = run_materialize(app)
+    assert list(summary.failed) == [bad]
+    assert (summary.schedules, summary.created, summary.skipped) == (1, 1, 3)
+    assert cursor(session, bad) is None
+
+
 @pytest.mark.parametrize(
     "column, value",
     [("frequency", "X"), ("interval", 0), ("months", 4096), ("weekdays", -1)],
