@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,7 @@ def make_engine(url: str, *, request_timeout: float | None = None, **kwargs: Any
         _ping_idle_connections(engine)
         if engine.dialect.name == "postgresql":
             _utc_sessions(engine)
+            _bound_lock_waits(engine)
     if request_timeout is not None:
         _limit_request_waits(engine, request_timeout)
     return engine
@@ -158,8 +160,26 @@ def _fix_pysqlite_transactions(engine: Engine) -> None:
         # A transaction that reads first and writes later cannot wait for SQLite's write lock:
         # the upgrade fails at once with "database is locked" when another connection writes.
         # BEGIN IMMEDIATE takes the lock up front, so writers queue on the busy timeout instead.
-        writes = connection.get_execution_options().get(_MODE_OPTION) == WRITE
+        options = connection.get_execution_options()
+        lock_timeout = options.get(_LOCK_TIMEOUT_OPTION)
+        if lock_timeout is not None:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {_milliseconds(lock_timeout)}")
+            connection.info[_SETTINGS] = None  # the next checkout sets its own busy timeout
+        writes = options.get(_MODE_OPTION) == WRITE
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _bound_lock_waits(engine: Engine) -> None:
+    # PostgreSQL: a session opened with a lock timeout sets it for each of its transactions.
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        lock_timeout = connection.get_execution_options().get(_LOCK_TIMEOUT_OPTION)
+        if lock_timeout is not None:
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {_milliseconds(lock_timeout)}")
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 # Bounded waits. A request whose database work waits longer than the request timeout (a lock held
@@ -329,6 +349,8 @@ WATCHDOG = Watchdog()
 READ = "read"
 WRITE = "write"
 _MODE_OPTION = "pytm4srv_transaction"
+#: Seconds each lock wait of a session's transactions may last (``write_session(lock_timeout)``).
+_LOCK_TIMEOUT_OPTION = "pytm4srv_lock_timeout"
 _MODE_ATTRIBUTE = "transaction_mode"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -361,20 +383,33 @@ class Database:
         read_engine = engine.execution_options(**{_MODE_OPTION: READ})
         if engine.dialect.name == "postgresql":
             read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engines = {READ: read_engine, WRITE: write_engine}
         self._factories = {
-            READ: sessionmaker(read_engine, expire_on_commit=False),
-            WRITE: sessionmaker(write_engine, expire_on_commit=False),
+            mode: sessionmaker(engine, expire_on_commit=False)
+            for mode, engine in self._engines.items()
         }
+        self._bound = False
 
-    def open(self, mode: str) -> Session:
-        """A new session whose transactions begin as ``mode`` (``READ`` or ``WRITE``) says."""
-        return self._factories[mode]()
+    def open(self, mode: str, *, lock_timeout: float | None = None) -> Session:
+        """A new session whose transactions begin as ``mode`` (``READ`` or ``WRITE``) says.
+
+        ``lock_timeout``: seconds each wait for a lock may last in its transactions, on SQLite
+        the busy timeout (the write lock), on PostgreSQL ``SET LOCAL lock_timeout``; past it the
+        statement fails with the driver's OperationalError. Sessions joined to a test's
+        connection (``bind``) begin nothing, and keep that connection's settings.
+        """
+        factory = self._factories[mode]
+        if lock_timeout is None or self._bound:
+            return factory()
+        options = {_LOCK_TIMEOUT_OPTION: lock_timeout}
+        return factory(bind=self._engines[mode].execution_options(**options))
 
     def bind(self, connection: Connection) -> None:
         """Make every session join ``connection``'s transaction through SAVEPOINTs (the test
         suite's rolled-back transaction). Such sessions never BEGIN, in either mode."""
         for factory in self._factories.values():
             factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        self._bound = True
 
 
 def init_app(app: Flask) -> None:
@@ -398,10 +433,23 @@ def read_session() -> Iterator[Session]:
 
 
 @contextmanager
-def write_session() -> Iterator[Session]:
-    """A session for a command that writes (commit it yourself); rolled back unless committed."""
-    with database().open(WRITE) as session:
+def write_session(*, lock_timeout: float | None = None) -> Iterator[Session]:
+    """A session for a command that writes (commit it yourself); rolled back unless committed.
+
+    ``lock_timeout``: seconds each lock wait may last (``Database.open``); default, SQLite's
+    busy timeout of commands (30 s) and no limit on PostgreSQL.
+    """
+    with database().open(WRITE, lock_timeout=lock_timeout) as session:
         yield session
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether a driver error says a lock wait ran out: SQLite's "database is locked" (the busy
+    timeout), PostgreSQL's ``lock_not_available`` (55P03, ``lock_timeout``)."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig)
 
 
 def session() -> Session:

@@ -18,11 +18,16 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
   past it.
 - Schedules are processed in small batches, each one short transaction: lock the batch (``FOR
   UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runs share the work instead of waiting; once
-  nothing unlocked is due, a run waits for the locked rows, which a concurrent run with an
-  earlier now may leave still due; ``BEGIN IMMEDIATE`` on SQLite, which serializes writers),
-  insert its holds with ``ON CONFLICT (schedule_id, fire) DO NOTHING``, move the cursors,
-  commit. A schedule's holds and its cursor move together or not at all, so a run that fails
-  leaves every schedule either done or untouched.
+  nothing unlocked is due, a run waits for the locked rows one at a time, which a concurrent
+  run with an earlier now may leave still due; ``BEGIN IMMEDIATE`` on SQLite, which
+  serializes writers), insert its holds with ``ON CONFLICT (schedule_id, fire) DO NOTHING``,
+  move the cursors, commit. A schedule's holds and its cursor move together or not at all, so
+  a run that fails leaves every schedule either done or untouched.
+- A schedule the run cannot process is left untouched and named in the summary, and the run
+  goes on without it: a row the API would not have stored (``schedules.pattern_of`` says why),
+  one whose holds the database refuses (the batch is then written one schedule at a time), one
+  locked by another transaction for longer than the session's lock timeout. It is excluded
+  from the due query for the rest of the run, so a row that stays due cannot hold the run up.
 - The engine starts from the cursor arithmetically, so the cost does not grow with a schedule's
   age. After a long outage the skipped fires are counted one by one only up to
   :data:`SKIP_COUNT_LIMIT` per schedule; past that the count is a lower bound and the iteration
@@ -32,17 +37,25 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, or_, select
+from sqlalchemy import Row, Select, Table, and_, or_, select
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from pytm4srv import recurrence
+from pytm4srv.db import is_lock_timeout
 from pytm4srv.holds.models import MachineHoldSchedule
-from pytm4srv.holds.schedules import PATTERN_FIELDS, cursor_of, pattern_of, zone_name
+from pytm4srv.holds.schedules import (
+    PATTERN_FIELDS,
+    UnreadableSchedule,
+    cursor_of,
+    pattern_of,
+    zone_name,
+)
 from pytm4srv.holds.writers import Batch, Writer
 
 #: Schedules locked per transaction...
@@ -66,12 +79,9 @@ _DUE_COLUMNS = tuple(
 )
 
 
-class ScheduleError(Exception):
-    """A schedule the materializer could not process (a row the API would not have stored)."""
-
-    def __init__(self, schedule_id: int, cause: Exception) -> None:
-        super().__init__(f"schedule {schedule_id}: {type(cause).__name__}: {cause}")
-        self.schedule_id = schedule_id
+class LockTimeout(Exception):
+    """The run waited longer than its lock timeout for a lock it needs for everything (on
+    SQLite, the database's write lock), so it could go on with no schedule."""
 
 
 @dataclass
@@ -87,6 +97,9 @@ class Summary:
     #: False when some schedule had more than SKIP_COUNT_LIMIT skipped fires: then ``skipped``
     #: counts SKIP_COUNT_LIMIT for it, and is a lower bound.
     skipped_exact: bool = True
+    #: The schedules the run left untouched, by id: why, in one line (docs/MATERIALIZER.md,
+    #: Bad rows and locks). Not counted in ``schedules``.
+    failed: dict[int, str] = field(default_factory=dict)
 
     def line(self) -> str:
         """The one-line summary the command prints."""
@@ -112,13 +125,22 @@ def materialize(
     *,
     batch_size: int = BATCH_SIZE,
     dry_run: bool = False,
+    lock_timeout: float | None = None,
 ) -> Summary:
     """Create the holds of every schedule firing due at ``now``.
 
     ``session`` is a write session (``db.write_session()``): on SQLite each batch's transaction
-    then takes the write lock up front, so concurrent runs queue on it. Commits once per batch;
-    on an error, rolls back the batch in progress and raises (the batches already committed are
-    complete, and the next run does the rest).
+    then takes the write lock up front, so concurrent runs queue on it. Commits once per batch.
+
+    A schedule the run cannot process is left untouched, named in ``Summary.failed``, and not
+    looked at again by this run; every other schedule is processed as usual. That is a row the
+    API would not have stored (found when planning it), one whose holds the database refuses
+    (its batch is then written again one schedule at a time, so that the others are written),
+    and, with ``lock_timeout`` (the seconds the session's lock waits are bounded by,
+    ``write_session(lock_timeout=...)``), one another transaction holds locked for longer.
+    Any other error rolls back the batch in progress and raises (the batches already committed
+    are complete, and the next run does the rest); LockTimeout when the lock that ran out was
+    needed for every schedule (SQLite's write lock, or a lock of the whole schedules table).
 
     ``dry_run``: the same run in one transaction that is rolled back at the end, so that its
     summary is exactly what the run would do now, and nothing is written. It holds its locks
@@ -130,48 +152,165 @@ def materialize(
     dialect = session.get_bind().dialect.name
     writer = Writer(dialect, name)
     summary = Summary()
+    failed = summary.failed
+    locked = "locked by another transaction " + (
+        "for too long" if lock_timeout is None else f"for more than {lock_timeout:g} s"
+    )
     try:
         while True:
-            rows = session.execute(_due(name, until, batch_size)).all()
+            rows = session.execute(_due(name, until, batch_size, failed)).all()
             if not rows and dialect == "postgresql":
                 # The rows skipped as locked belong to other runs, which may have an earlier now
                 # and leave them still due here: wait for those rather than miss their fires.
-                rows = session.execute(_due(name, until, batch_size, wait=True)).all()
+                waited, rows = _wait_for_locked(session, name, until, batch_size, failed, locked)
+                if waited and not rows:
+                    continue  # those were no longer due, or are named: look again
             if not rows:
                 if dry_run:
                     session.rollback()
                 else:
                     session.commit()
                 return summary
-            batch = Batch()
+            parts: list[tuple[int, Batch]] = []
+            plans: dict[int, _Plan] = {}
+            holds = 0
             for row in rows:
                 schedule = cast(Mapping[str, Any], row._mapping)
                 try:
                     plan = _plan(schedule, zone, oldest, until)
-                except Exception as exc:
-                    raise ScheduleError(row.id, exc) from exc
+                except Exception as exc:  # this row only: named, and the others go on
+                    failed[row.id] = _reason(exc)
+                    continue
+                part = Batch()
                 spans = [(start, _end(start, row.duration)) for start in plan.starts]
-                batch.add_holds(row.machine_id, row.id, row.reason, spans)
-                batch.move_cursor(row.id, plan.last_fire or row.last_fire, plan.next_fire)
-                summary.skipped += plan.skipped
-                summary.skipped_exact &= plan.skipped_exact
-                if len(batch.holds) >= HOLDS_PER_BATCH:
+                part.add_holds(row.machine_id, row.id, row.reason, spans)
+                part.move_cursor(row.id, plan.last_fire or row.last_fire, plan.next_fire)
+                parts.append((row.id, part))
+                plans[row.id] = plan
+                holds += len(part.holds)
+                if holds >= HOLDS_PER_BATCH:
                     break  # keep transactions short; the rest stay due for the next batch
-            summary.created += writer.write(session, batch)
+            created, written = _write(session, writer, parts, failed, locked)
             if not dry_run:
                 session.commit()
-            summary.schedules += batch.schedules
-    except BaseException:
+            summary.created += created
+            summary.schedules += len(written)
+            for schedule_id in written:
+                summary.skipped += plans[schedule_id].skipped
+                summary.skipped_exact &= plans[schedule_id].skipped_exact
+    except BaseException as exc:
         session.rollback()
+        if lock_timeout is not None and is_lock_timeout(exc):
+            message = f"waited more than {lock_timeout:g} s for a lock another transaction holds"
+            raise LockTimeout(f"{message} ({_driver_message(exc)})") from exc
         raise
 
 
-def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Select[Any]:
-    """A batch of due schedules, locked; rows other runs hold locked are skipped.
+def _wait_for_locked(
+    session: Session,
+    zone: str,
+    until: datetime,
+    limit: int,
+    failed: dict[int, str],
+    locked: str,
+) -> tuple[bool, list[Row[Any]]]:
+    """PostgreSQL, once no unlocked row is due: the due rows other transactions hold, locked
+    as they committed them if they are still due; whether there were any.
+
+    One row at a time, in id order (so that waiting runs cannot deadlock each other; the
+    skipping ones never wait), each in a savepoint: a row whose wait runs past the session's
+    lock timeout is named in ``failed`` (the reason ``locked``) and left.
+    """
+    s = _SCHEDULES.c
+    ids = session.scalars(_due(zone, until, limit, failed, columns=(s.id,), lock=False)).all()
+    rows = []
+    for schedule_id in sorted(ids):
+        try:
+            with session.begin_nested():
+                query = _due(zone, until, 1, failed, wait=True).where(s.id == schedule_id)
+                row = session.execute(query).one_or_none()
+        except OperationalError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            failed[schedule_id] = locked
+            continue
+        if row is not None:
+            rows.append(row)
+    return bool(ids), rows
+
+
+def _write(
+    session: Session,
+    writer: Writer,
+    parts: list[tuple[int, Batch]],
+    failed: dict[int, str],
+    locked: str,
+) -> tuple[int, list[int]]:
+    """Write the schedules' holds and cursors as one batch; how many holds were new, and the
+    ids of the schedules written.
+
+    If the database refuses the batch for its data (a constraint, a value out of range), it is
+    written again one schedule at a time, and the schedules it refuses are named in ``failed``.
+    If a lock wait runs out (the holds table locked by another transaction), every schedule of
+    the batch is named, with ``locked``.
+    """
+    whole = Batch()
+    for _, part in parts:
+        whole.holds += part.holds
+        whole.cursors += part.cursors
+    try:
+        with session.begin_nested():
+            return writer.write(session, whole), [schedule_id for schedule_id, _ in parts]
+    except (IntegrityError, DataError):
+        pass  # one of them: find it below
+    except OperationalError as exc:
+        if not is_lock_timeout(exc):
+            raise
+        failed.update((schedule_id, locked) for schedule_id, _ in parts)
+        return 0, []
+    created, written = 0, []
+    for schedule_id, part in parts:
+        try:
+            with session.begin_nested():
+                created += writer.write(session, part)
+        except (IntegrityError, DataError) as exc:
+            failed[schedule_id] = f"its holds cannot be written: {_driver_message(exc)}"
+        else:
+            written.append(schedule_id)
+    return created, written
+
+
+def _reason(exc: Exception) -> str:
+    """Why a schedule could not be planned, in one line."""
+    text = str(exc) if isinstance(exc, UnreadableSchedule) else f"{type(exc).__name__}: {exc}"
+    return _one_line(text)
+
+
+def _driver_message(exc: BaseException) -> str:
+    """The database's own message, without the statement and parameters SQLAlchemy adds."""
+    return _one_line(str(getattr(exc, "orig", exc)).split("\n", 1)[0])
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _due(
+    zone: str,
+    until: datetime,
+    limit: int,
+    exclude: Collection[int] = (),
+    *,
+    columns: tuple[Any, ...] = _DUE_COLUMNS,
+    lock: bool = True,
+    wait: bool = False,
+) -> Select[Any]:
+    """A batch of due schedules, except those of ``exclude`` (ids); locked, the rows other runs
+    hold locked skipped.
 
     ``wait``: wait for rows other runs hold instead, and get them as those runs committed them
-    if they are still due. Rows are locked in id order then, so that waiting runs cannot
-    deadlock each other (the skipping ones never wait).
+    if they are still due. ``lock=False``: read them without locking anything.
     """
     s = _SCHEDULES.c
     # next_fire_zone NULL: the schedule's own zone, exact; Z: computed in this run's zone. A
@@ -183,9 +322,13 @@ def _due(zone: str, until: datetime, limit: int, *, wait: bool = False) -> Selec
         s.next_fire_zone < zone,
         s.next_fire_zone > zone,
     )
-    query = select(*_DUE_COLUMNS).where(due).limit(limit)
+    query = select(*columns).where(due).limit(limit)
+    if exclude:
+        query = query.where(s.id.not_in(sorted(exclude)))
+    if not lock:
+        return query
     if wait:
-        return query.order_by(s.id).with_for_update()
+        return query.with_for_update()
     return query.with_for_update(skip_locked=True)
 
 
@@ -195,7 +338,7 @@ def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetim
     ``zone`` is the service zone, for a schedule without one of its own. A fire in the schedule's
     ``skip`` is taken like any other but gets no hold.
     """
-    pattern = pattern_of(row)
+    pattern = pattern_of(row)  # UnreadableSchedule names what the API would refuse
     skip = frozenset(pattern.skip)
     if skip:
         pattern = dataclasses.replace(pattern, skip=())  # the cursor passes skipped fires too

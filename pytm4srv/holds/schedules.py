@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from pytm4srv import recurrence
-from pytm4srv.holds.models import UNKNOWN_ZONE, MachineHoldSchedule
+from pytm4srv.holds.models import MAX_SKIP, UNKNOWN_ZONE, MachineHoldSchedule
 from pytm4srv.holds.queries import holds_in_effect
 from pytm4srv.summary import describe
 
@@ -36,18 +36,104 @@ PATTERN_DEFAULTS: dict[str, Any] = {
     if f.default is not dataclasses.MISSING
 }
 
+_ZERO = timedelta(0)
+
 #: The stored columns of a schedule, as answers show them.
 _COLUMNS = tuple(attribute.key for attribute in inspect(MachineHoldSchedule).column_attrs)
+
+
+class UnreadableSchedule(ValueError):
+    """A stored schedule with fields the API would not have stored (a row changed outside it).
+
+    ``problems``: what is wrong, by field name, each a readable sentence naming the field.
+    """
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+#: A pattern that every field of a schedule can be tried in alone, to find the bad ones.
+_PROBE = PATTERN_DEFAULTS | {"frequency": recurrence.FREQUENCIES[0], "time_of_day": time(0)}
 
 
 def pattern_of(source: Mapping[str, Any] | Any) -> recurrence.Pattern:
     """The pattern of a schedule: a stored one, a database row or a mapping of its fields.
 
-    ValueError when a field holds what no pattern can (a row written outside the API).
+    It passes the checks the API makes on the way in that a stored row can fail (a row written
+    outside the API): each pattern field, the zone's name (known to this host), the size of
+    ``skip``, and a ``duration`` longer than 0 when ``source`` has one. Else UnreadableSchedule,
+    a ValueError, names every field that fails. The pattern is built once when nothing does,
+    so the checks cost next to nothing per schedule.
     """
+    values = _fields(source, PATTERN_FIELDS)
+    problems: dict[str, str] = {}
+    try:
+        pattern = recurrence.Pattern(**values)
+    except (TypeError, ValueError) as exc:
+        # Every field alone, to name the bad ones (the whole pattern, should none fail alone).
+        problems = _pattern_problems(values) or {"pattern": f"the pattern cannot be read: {exc}"}
+    else:
+        if pattern.timezone is not None and not recurrence.is_zone_name(pattern.timezone):
+            problems["timezone"] = f"timezone {pattern.timezone!r} is unknown to this host"
+        if len(pattern.skip) > MAX_SKIP:
+            problems["skip"] = f"skip holds more than {MAX_SKIP} instants"
+    duration = _duration(source)
+    if duration is not None and (not isinstance(duration, timedelta) or duration <= _ZERO):
+        problems["duration"] = f"duration must be longer than 0 (stored: {_shown(duration)})"
+    if problems:
+        raise UnreadableSchedule(problems)
+    return pattern
+
+
+def stored_problems(source: Mapping[str, Any] | Any) -> dict[str, str]:
+    """What :func:`pattern_of` finds wrong with a stored schedule, by field; {} if nothing."""
+    try:
+        pattern_of(source)
+    except UnreadableSchedule as exc:
+        return exc.problems
+    return {}
+
+
+def _pattern_problems(values: dict[str, Any]) -> dict[str, str]:
+    """Each pattern field that no pattern can hold, tried alone among valid values."""
+    problems = {}
+    for name in PATTERN_FIELDS:
+        value = values[name]
+        try:
+            recurrence.Pattern(**(_PROBE | {name: value}))
+        except ValueError as exc:
+            problems[name] = f"{exc} (stored: {_shown(value)})"
+        except TypeError:
+            problems[name] = f"{name} cannot be read (stored: {_shown(value)})"
+    if "skip" in problems and values["skip"] is None:  # what InstantList reads of a bad value
+        problems["skip"] = "skip cannot be read: it is not a list of instants with a UTC offset"
+    return problems
+
+
+def _shown(value: Any) -> str:
+    """A stored value in a message: readable, and short."""
+    if isinstance(value, time):
+        text = value.isoformat()
+    elif isinstance(value, timedelta):
+        text = f"{value.total_seconds() / 60:g} minutes"
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fields(source: Mapping[str, Any] | Any, names: Sequence[str]) -> dict[str, Any]:
+    """The values of ``names`` in a mapping (a row's, say) or an object."""
     if isinstance(source, Mapping):
-        return recurrence.Pattern(**{name: source[name] for name in PATTERN_FIELDS})
-    return recurrence.Pattern(**{name: getattr(source, name) for name in PATTERN_FIELDS})
+        return {name: source[name] for name in names}
+    return {name: getattr(source, name) for name in names}
+
+
+def _duration(source: Mapping[str, Any] | Any) -> Any:
+    """The ``duration`` of a schedule's mapping or object; None when it has none."""
+    if isinstance(source, Mapping):
+        return source.get("duration")
+    return getattr(source, "duration", None)
 
 
 def pattern_fields(schedule: Any) -> dict[str, Any]:
@@ -93,25 +179,43 @@ def _next_fire(schedule: Any, zone: tzinfo) -> datetime | None:
     return fires[0] if fires else None
 
 
+#: Stored values an answer cannot show in their wire form, by field: they answer null.
+_UNSHOWABLE: dict[str, Callable[[Any], bool]] = {
+    "indices": lambda value: (
+        not (isinstance(value, list) and all(type(index) is int for index in value))
+    ),
+    "time_of_day": lambda value: not isinstance(value, time) or value.microsecond != 0,
+    "duration": lambda value: value is not None and not isinstance(value, timedelta),
+}
+
+
 def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     """A stored schedule as the API shows it: its columns, its next fire and its summary.
 
     ``next_fire`` is the stored one, unless it was computed in another service zone than
     ``zone`` (``PYTM4SRV_TIMEZONE`` changed since, and no run has recomputed it yet): then it is
-    computed here. A value that cannot be read shows as null (docs/API.md, Schedule fields).
+    computed here. A row the API would not have stored answers without failing (docs/API.md,
+    Schedule fields): a value that cannot be shown in its wire form, the ``next_fire`` (no run
+    takes such a row) and a ``summary`` that cannot be written answer null.
     """
     values = {name: getattr(schedule, name) for name in _COLUMNS}
-    if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
-        try:
-            values["next_fire"] = _next_fire(schedule, zone)
-        except ValueError:
-            values["next_fire"] = None
+    pattern: recurrence.Pattern | None = None
     try:
         pattern = pattern_of(schedule)
+    except UnreadableSchedule as exc:
+        for name, unshowable in _UNSHOWABLE.items():
+            if name in exc.problems and unshowable(values[name]):
+                values[name] = None
+        values["next_fire"] = None  # no run takes it as it is
+        if exc.problems.keys() == {"timezone"}:  # a zone unknown here is still named
+            pattern = recurrence.Pattern(**pattern_fields(schedule))
+    else:
+        if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
+            values["next_fire"] = _next_fire(schedule, zone)
+    values["summary"] = None
+    if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
         values["summary"] = describe(pattern, zone_shown, schedule.duration)
-    except ValueError:
-        values["summary"] = None
     return values
 
 

@@ -30,6 +30,7 @@ from pytm4srv.holds.schedules import (
     pattern_fields,
     preview,
     refresh_next_fire,
+    stored_problems,
 )
 from pytm4srv.holds.schemas import (
     HOLD_EXAMPLE,
@@ -244,6 +245,7 @@ class ScheduleById(MethodView):
         old = dump_schedule(schedule)
         for name, value in data.items():
             setattr(schedule, name, value)
+        _refuse_unreadable(schedule, data)
         schedule.modified = revisions.touch(schedule.modified, datetime.now(UTC))
         refresh_next_fire(schedule, current_app.config["ZONE"])
         session = db.session()
@@ -286,11 +288,16 @@ class PreviewSchedule(MethodView):
         start = query.get("start") or cursor or datetime.now(UTC)
         anchor = body.get("anchor") or (stored.anchor if stored else start)
         zone = current_app.config["ZONE"]
-        try:
-            fires = preview(fields, anchor, zone, start, query["count"])
-        except ValueError as exc:  # a stored value no schedule can hold: the body may replace it
-            message = f"The stored schedule cannot be read ({exc}); send the field in the body."
-            abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
+        if stored:  # a stored value no schedule can hold: the body may replace it
+            duration = body.get("duration", stored.duration) if query["detail"] else None
+            problems = stored_problems(fields | {"duration": duration})
+            if problems:
+                message = (
+                    f"The stored schedule cannot be read ({'; '.join(problems.values())}); "
+                    "send the field in the body."
+                )
+                abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
+        fires = preview(fields, anchor, zone, start, query["count"])
         if not query["detail"]:
             return [to_unix(f) for f in fires]
         known: dict[str, Any] = {}
@@ -300,6 +307,19 @@ class PreviewSchedule(MethodView):
         duration, machine_id = known.get("duration"), known.get("machine_id")
         details = detailed_preview(db.session(), fields, anchor, zone, fires, duration, machine_id)
         return dump_preview_fires(details)
+
+
+def _refuse_unreadable(schedule: MachineHoldSchedule, data: dict[str, Any]) -> None:
+    """A PATCH must leave no stored field the API would refuse: 422 naming each one not sent
+    (docs/API.md, Schedule fields)."""
+    problems = stored_problems(schedule)
+    errors = {
+        name: [f"The stored value cannot be used ({problem}); send a new one."]
+        for name, problem in problems.items()
+        if name not in data
+    }
+    if errors:
+        abort(422, errors={"json": errors}, message="Invalid request body.")
 
 
 def _validate(rule: Any, data: dict[str, Any]) -> None:

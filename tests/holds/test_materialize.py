@@ -20,7 +20,7 @@ from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
-from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, ScheduleError, materialize
+from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, materialize
 from pytm4srv.holds.models import UNKNOWN_ZONE
 from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
@@ -487,7 +487,7 @@ def test_cursor_moves_past_skipped_fires_when_the_window_has_none(run, make_sche
 # -- failures --------------------------------------------------------------------------------------
 
 
-def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
+def test_a_schedule_that_fails_to_plan_is_left_and_the_others_done(
     app, make_schedule, session, monkeypatch
 ):
     first, second = make_schedule(), make_schedule()
@@ -499,21 +499,28 @@ def test_a_failed_batch_writes_nothing_and_a_rerun_completes(
         return plan(row, *args)
 
     monkeypatch.setattr(materialize_module, "_plan", failing_plan)
-    with database(app).open(WRITE) as run_session, pytest.raises(ScheduleError, match="boom"):
-        materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC, batch_size=1)
+    with database(app).open(WRITE) as run_session:
+        summary = materialize(
+            run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC, batch_size=1
+        )
+    assert summary.failed == {second.id: "RuntimeError: boom"}
+    assert (summary.schedules, summary.created) == (1, 1)
     session.expire_all()
     assert session.get(MachineHoldSchedule, second.id).last_fire is None
     assert starts(session, second.id) == []
-    assert session.get(MachineHoldSchedule, first.id).last_fire in (None, at(2027, 1, 4, 8))
-    assert len(starts(session, first.id)) in (0, 1)
+    assert session.get(MachineHoldSchedule, first.id).last_fire == at(2027, 1, 4, 8)
+    assert starts(session, first.id) == [at(2027, 1, 4, 8)]
 
     monkeypatch.setattr(materialize_module, "_plan", plan)
     with database(app).open(WRITE) as run_session:
-        materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC)
+        summary = materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC)
+    assert (summary.schedules, summary.failed) == (1, {})
     assert starts(session, first.id) == starts(session, second.id) == [at(2027, 1, 4, 8)]
 
 
-def test_a_failing_run_exits_non_zero_with_one_line(runner, make_schedule, monkeypatch):
+def test_a_failing_schedule_is_named_on_stderr_and_the_run_exits_1(
+    runner, make_schedule, monkeypatch
+):
     schedule = make_schedule()
 
     def failing_plan(*args):
@@ -522,9 +529,9 @@ def test_a_failing_run_exits_non_zero_with_one_line(runner, make_schedule, monke
     monkeypatch.setattr(materialize_module, "_plan", failing_plan)
     result = runner.invoke(args=["holds", "materialize", "--now", unix(at(2027, 1, 4))])
     assert result.exit_code == 1
-    assert result.stdout == ""
+    assert result.stdout.startswith("materialize: schedules=0 created=0 skipped=0 ")
     assert result.stderr.strip().splitlines() == [
-        f"Error: materialize failed: schedule {schedule.id}: RuntimeError: boom second line"
+        f"schedule {schedule.id}: RuntimeError: boom second line"
     ]
 
 
@@ -568,6 +575,41 @@ def test_bad_options_are_usage_errors(runner, options, message):
     result = runner.invoke(args=["holds", "materialize", *options])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "now",
+    ["1799020800", "1799020800.0", "2027-01-04T00:00:00Z", "2027-01-04T02:00:00+02:00"],
+)
+def test_now_takes_unix_seconds_or_iso_8601_with_an_offset(runner, make_schedule, session, now):
+    schedule = make_schedule()
+    result = runner.invoke(args=["holds", "materialize", "--now", now, "--horizon", str(DAY)])
+    assert result.exit_code == 0, result.output
+    assert " now=2027-01-04T00:00:00Z " in result.stdout
+    assert starts(session, schedule.id) == [at(2027, 1, 4, 8)]
+
+
+@pytest.mark.parametrize(
+    ("now", "message"),
+    [
+        ("2027-01-04T00:00:00", "without a UTC offset"),
+        ("2027-01-04", "without a UTC offset"),
+        ("next monday", "Not a valid timestamp"),
+        ("10000-01-01T00:00:00Z", "Not a valid timestamp"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+    ],
+)
+def test_now_refuses_a_naive_iso_string_or_anything_else(
+    runner, make_schedule, session, now, message
+):
+    schedule = make_schedule()
+    result = runner.invoke(args=["holds", "materialize", "--now", now])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert "'--now'" in errors[0] and message in errors[0]
+    assert starts(session, schedule.id) == []
 
 
 def test_a_bad_configured_default_is_a_clear_error(runner, app):

@@ -407,9 +407,10 @@ def test_an_unreadable_stored_skip_answers_without_failing(
     assert r.status_code == 422
     assert "id" in r.json["errors"]["json"]
     assert staff.post(PREVIEW, json={"id": schedule.id, "skip": []}).status_code == 200
-    r = planner.patch(path, json={"name": "renamed"})
-    assert r.status_code == 200
-    assert r.json["next_fire"] is None
+    r = planner.patch(path, json={"name": "renamed"})  # leaves the bad skip: refused, naming it
+    assert r.status_code == 422
+    assert list(r.json["errors"]["json"]) == ["skip"]
+    assert staff.get(path).json["name"] == "nightly"
     fixed = planner.patch(path, json={"skip": []}).json
     assert fixed["next_fire"] == unix(2027, 1, 4, 8)
     assert fixed["summary"] == "Every day at 08:00 (UTC), indefinitely"
