@@ -315,8 +315,11 @@ def load(conninfo: str, history: History, holds: list[Row]) -> None:
         ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
+        # Every table that references users, machines or schedules goes too (PostgreSQL
+        # refuses to truncate a referenced table alone, even an empty one).
         conn.execute(
-            "TRUNCATE machine_holds, machine_hold_schedules, users, machines RESTART IDENTITY"
+            "TRUNCATE machine_holds, machine_hold_schedules, users, machines, history_entries,"
+            " idempotency_keys, feed_secrets, deletion_marks RESTART IDENTITY"
         )
         with conn.cursor() as cur:
             with cur.copy("COPY machines (id, name) FROM STDIN") as copy:
@@ -349,6 +352,7 @@ def load_sqlite(url: str, history: History, holds: list[Row]) -> None:
     from sqlalchemy import delete, insert
 
     from pytm4srv.db import make_engine
+    from pytm4srv.holds.models import UNKNOWN_ZONE
     from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule, User
 
     def instant(seconds: int | None) -> datetime | None:
@@ -383,12 +387,14 @@ def load_sqlite(url: str, history: History, holds: list[Row]) -> None:
             row["duration"] = None if duration is None else timedelta(minutes=int(duration))
             row["anchor"] = row["created"] = instant(int(s["created"]))
             row["last_fire"] = instant(s["last_fire"])  # type: ignore[arg-type]
+            row["next_fire_zone"] = UNKNOWN_ZONE
             schedules.append(row)
         conn.execute(insert(MachineHoldSchedule), schedules)
         columns = ("machine_id", "user_id", "schedule_id", "reason", "notes")
         rows = [
             dict(zip(columns, hold[:5], strict=True))
             | {"id": hid, "start": instant(hold[5]), "end": instant(hold[6])}
+            | {"fire": None if hold[2] is None else instant(hold[5])}
             for hid, hold in enumerate(holds, 1)
         ]
         conn.execute(insert(MachineHold), rows)
@@ -402,7 +408,7 @@ def load_sqlite(url: str, history: History, holds: list[Row]) -> None:
 def _copy_schedules(cur, history: History) -> None:  # type: ignore[no-untyped-def]
     columns = (
         "id, machine_id, name, reason, frequency, interval, indices, months, weekdays,"
-        " time_of_day, duration, anchor, created, last_fire"
+        " time_of_day, duration, anchor, created, last_fire, skip, next_fire_zone"
     )
     with cur.copy(f"COPY machine_hold_schedules ({columns}) FROM STDIN") as copy:
         lines = []
@@ -425,6 +431,10 @@ def _copy_schedules(cur, history: History) -> None:  # type: ignore[no-untyped-d
                         _ts(s["created"]),
                         _ts(s["created"]),
                         _ts(s["last_fire"]),
+                        "[]",
+                        # UNKNOWN_ZONE: the next fire is computed afresh, as migration 0007
+                        # leaves rows made before it.
+                        "",
                     ]
                 )
                 + "\n"
@@ -433,14 +443,15 @@ def _copy_schedules(cur, history: History) -> None:  # type: ignore[no-untyped-d
 
 
 def _copy_holds(cur, holds: list[Row]) -> None:  # type: ignore[no-untyped-def]
-    columns = 'id, machine_id, user_id, schedule_id, reason, notes, start, "end"'
+    # A schedule's hold keeps the fire it was made for (migration 0010): here, its start.
+    columns = 'id, machine_id, user_id, schedule_id, reason, notes, start, "end", fire'
     chunk = 50_000
     with cur.copy(f"COPY machine_holds ({columns}) FROM STDIN WITH (FREEZE)") as copy:
         for base in range(0, len(holds), chunk):
             copy.write(
                 "".join(
                     f"{hid}\t{machine}\t{_null(user)}\t{_null(sched)}\t{reason}\t{notes}"
-                    f"\t{_ts(start)}\t{_ts(end)}\n"
+                    f"\t{_ts(start)}\t{_ts(end)}\t{_ts(None if sched is None else start)}\n"
                     for hid, (machine, user, sched, reason, notes, start, end) in enumerate(
                         holds[base : base + chunk], base + 1
                     )
