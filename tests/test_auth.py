@@ -27,9 +27,11 @@ def hold_id(session, machine, make_schedule):
     return hold.id
 
 
-HOLD_SCHEDULE_ID = 777
+#: Set ids, far above what the suite's rows get from the sequences (on PostgreSQL these only grow,
+#: as rolled-back tests do not give their values back).
+HOLD_SCHEDULE_ID = 2_000_000_777
 #: A machine that no hold or schedule names, so that it can be deleted.
-SPARE_MACHINE_ID = 778
+SPARE_MACHINE_ID = 2_000_000_778
 SCHEDULE = {"name": "n", "reason": "r", "frequency": "D", "time_of_day": "08:00"}
 
 
