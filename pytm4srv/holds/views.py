@@ -179,8 +179,9 @@ def ok_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 SCHEDULE_MAP = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Schedule"}}
 INSTANTS = {"type": "array", "items": {"type": "number", "description": "UNIX seconds"}}
+# anyOf, not oneOf: an empty answer ([], no fire at all) is an array of either kind.
 PREVIEW_ANSWER = {
-    "oneOf": [
+    "anyOf": [
         INSTANTS | {"description": "Without detail: UNIX seconds."},
         {"type": "array", "items": PreviewFireSchema, "description": "With detail=1."},
     ]
