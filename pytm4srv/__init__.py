@@ -42,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from pytm4srv.machines import cli as machines_cli
     from pytm4srv.machines.views import blp as machines_blp
     from pytm4srv.users import cli as users_cli
+    from pytm4srv.web import init_app as init_web
+    from pytm4srv.web.sessions import SessionInterface
 
     logs.init_app(app)
     db.init_app(app)
@@ -56,4 +58,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rest.register_blueprint(feed_blp)
     for commands in (users_cli, machines_cli, holds_cli, feed_cli):
         commands.init_app(app)
+    app.session_interface = SessionInterface()
+    init_web(app)
     return app

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # Materializer defaults, in minutes.
     "MATERIALIZE_HORIZON": 7 * 24 * 60,
     "MATERIALIZE_CATCH_UP": 24 * 60,
+    # Key that signs the web pages' session cookies; None: a random key kept in the instance
+    # folder (file ``secret_key``), made on first start, so that every worker shares it.
+    "SECRET_KEY": None,
 }
 
 SQLITE_FILENAME = "pytm4srv.sqlite"

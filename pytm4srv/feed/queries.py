@@ -91,11 +91,11 @@ def feed_events(
         .order_by(hold.start, hold.id)
     ).all()
     events = []
-    made = set()
+    made: set[tuple[int, datetime]] = set()
     for row in rows:
         if row.schedule_id is not None and row.fire is not None:
             uid = fire_uid(row.schedule_id, row.fire)  # the UID its fire had, moved or not
-            made.add(uid)
+            made.add((row.schedule_id, row.fire))
         else:
             uid = hold_uid(row.id)
         events.append(
@@ -109,7 +109,46 @@ def feed_events(
                 modified=row.modified,
             )
         )
-    fires = []
+    fires = [
+        FeedEvent(
+            uid=fire_uid(planned.schedule_id, planned.start),
+            start=planned.start,
+            end=planned.end,
+            summary=f"{names.get(planned.machine_id, planned.machine_id)}: {planned.reason}",
+            description=f"Planned by the schedule {planned.name!r}.",
+            confirmed=False,
+            modified=planned.modified,
+        )
+        for planned in planned_fires(session, machines, window, zone, made)
+    ]
+    fires.sort(key=lambda event: (event.start, event.uid))
+    return events + fires
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFire:
+    """A fire of a schedule that the materializer has not made into a hold yet."""
+
+    schedule_id: int
+    machine_id: int
+    name: str
+    reason: str
+    start: datetime
+    end: datetime | None
+    modified: datetime
+
+
+def planned_fires(
+    session: Session,
+    machines: Sequence[int],
+    window: Window,
+    zone: tzinfo,
+    made: set[tuple[int, datetime]],
+) -> list[PlannedFire]:
+    """Every fire instant in ``window`` of every schedule (of ``machines``, when any are named)
+    after the schedule's cursor and not skipped, less those of ``made`` ((schedule id, fire) of
+    the holds made of fires), in schedule order."""
+    found = []
     schedules = session.scalars(
         _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
     )
@@ -121,24 +160,22 @@ def feed_events(
             )
         except (TypeError, ValueError):
             continue  # a stored pattern the API would not accept: nothing to show of it
-        machine = names.get(schedule.machine_id, schedule.machine_id)
         for fire in instants:
-            uid = fire_uid(schedule.id, fire)
-            if uid in made:
+            if (schedule.id, fire) in made:
                 continue
-            fires.append(
-                FeedEvent(
-                    uid=uid,
-                    start=fire,
-                    end=None if schedule.duration is None else fire + schedule.duration,
-                    summary=f"{machine}: {schedule.reason}",
-                    description=f"Planned by the schedule {schedule.name!r}.",
-                    confirmed=False,
-                    modified=schedule.modified,
+            end = None if schedule.duration is None else fire + schedule.duration
+            found.append(
+                PlannedFire(
+                    schedule.id,
+                    schedule.machine_id,
+                    schedule.name,
+                    schedule.reason,
+                    fire,
+                    end,
+                    schedule.modified,
                 )
             )
-    fires.sort(key=lambda event: (event.start, event.uid))
-    return events + fires
+    return found
 
 
 def validators(

@@ -1,0 +1,59 @@
+"""Fixtures of the page tests: a browser-like client signed in with a token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import Caller
+
+TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(page: bytes | str) -> str:
+    """The anti-forgery token of a page's forms."""
+    text = page.decode() if isinstance(page, bytes) else page
+    match = TOKEN_FIELD.search(text)
+    assert match, "the page has no form token"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that posts forms as a page of the service does (its token, same origin)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def token(self, path: str = "/signin") -> str:
+        return csrf_of(self.client.get(path).data)
+
+    def post(self, path: str, data: dict[str, Any], *, origin: str | None = None, **kw: Any) -> Any:
+        form = {"csrf_token": self.token()} | data
+        headers = {"Origin": origin or "http://localhost", "Sec-Fetch-Site": "same-origin"}
+        headers |= kw.pop("headers", {})
+        return self.client.post(path, data=form, headers=headers, **kw)
+
+    def sign_in(self, caller: Caller) -> Any:
+        return self.post("/signin", {"token": caller.token})
+
+
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def signed_in(browser: Browser) -> Callable[[Caller], Browser]:
+    def sign(caller: Caller) -> Browser:
+        answer = browser.sign_in(caller)
+        assert answer.status_code == 302, answer.data
+        return browser
+
+    return sign

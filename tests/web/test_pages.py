@@ -1,0 +1,281 @@
+"""The web pages through Flask's test client: sessions, safety rules, and forms that go through
+the API's own rules (docs/WEB.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
+from pytm4srv.users.models import User
+from pytm4srv.users.tokens import hash_token, new_token
+
+
+def test_every_page_but_sign_in_needs_a_session(client):
+    for path in ("/", "/down", "/holds/new", "/schedules", "/schedules/new", "/subscribe"):
+        answer = client.get(path)
+        assert answer.status_code == 302
+        assert answer.headers["Location"].startswith("/signin")
+    page = client.get("/signin")
+    assert page.status_code == 200
+    assert b'<label for="token">Token</label>' in page.data
+
+
+def test_a_wrong_token_shows_an_error_on_the_sign_in_form(browser, staff):
+    answer = browser.post("/signin", {"token": staff.token + "x"})
+    assert answer.status_code == 401
+    assert b"Unknown or revoked token." in answer.data
+    assert browser.get("/").status_code == 302
+
+
+def test_the_session_cookie_holds_no_token_and_has_its_flags(browser, staff):
+    answer = browser.sign_in(staff)
+    cookie = next(h for h in answer.headers.getlist("Set-Cookie") if "pytm4srv_session" in h)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain http here
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert staff.token not in value and hash_token(staff.token) not in value
+    assert browser.get("/").status_code == 200
+
+
+def test_the_cookie_is_secure_over_https(client, browser, staff):
+    page = client.get("/signin", base_url="https://localhost")
+    token = page.data.decode().split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post(
+        "/signin",
+        data={"csrf_token": token, "token": staff.token},
+        base_url="https://localhost",
+        headers={"Origin": "https://localhost", "Referer": "https://localhost/signin"},
+    )
+    assert answer.status_code == 302
+    cookie = next(h for h in answer.headers.getlist("Set-Cookie") if "pytm4srv_session" in h)
+    assert "Secure" in cookie
+
+
+def test_a_rotated_token_ends_the_session_on_the_next_page(signed_in, staff, session):
+    browser = signed_in(staff)
+    assert browser.get("/").status_code == 200
+    session.get(User, staff.user.id).token_hash = hash_token(new_token())
+    session.commit()
+    answer = browser.get("/")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/signin")
+
+
+def test_a_changed_role_counts_from_the_next_page(signed_in, planner, session):
+    browser = signed_in(planner)
+    assert b"New schedule" in browser.get("/schedules").data
+    session.get(User, planner.user.id).role = "staff"
+    session.commit()
+    assert b"New schedule" not in browser.get("/schedules").data
+
+
+def test_a_deleted_user_is_signed_out(signed_in, staff, session):
+    browser = signed_in(staff)
+    session.delete(session.get(User, staff.user.id))
+    session.commit()
+    assert browser.get("/down").status_code == 302
+
+
+def test_pages_send_a_policy_without_inline_scripts(signed_in, staff):
+    browser = signed_in(staff)
+    for path in ("/signin", "/", "/down", "/schedules", "/schedules/new", "/holds/new"):
+        policy = browser.get(path).headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        body = browser.get(path).data.decode()
+        assert "<script>" not in body and " onclick=" not in body and "http://" not in body
+
+
+def test_a_form_from_another_site_changes_nothing(signed_in, staff, machine, session):
+    browser = signed_in(staff)
+    form = {"machine_id": machine.id, "reason": "forged", "start": "", "end": "", "notes": ""}
+    answer = browser.post("/holds/new", form, origin="https://evil.example")
+    assert answer.status_code == 403
+    answer = browser.post(
+        "/holds/new", form, headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"}
+    )
+    assert answer.status_code == 403
+    answer = browser.client.post(
+        "/holds/new", data=form, headers={"Origin": "http://localhost"}
+    )  # no form token
+    assert answer.status_code == 403
+    assert session.query(MachineHold).filter_by(reason="forged").count() == 0
+
+
+def test_a_new_hold_goes_through_the_api_rules(signed_in, staff, machine, session):
+    browser = signed_in(staff)
+    form = {"machine_id": machine.id, "reason": "", "start": "", "end": "", "notes": ""}
+    answer = browser.post("/holds/new", form)
+    assert answer.status_code == 422
+    assert b'id="reason-error"' in answer.data
+    assert session.query(MachineHold).count() == 0
+    form = {"machine_id": machine.id, "reason": "belt", "start": "2027-03-01 08:00"}
+    answer = browser.post("/holds/new", form | {"end": "2027-03-01 07:00"})
+    assert answer.status_code == 422 and b'id="end-error"' in answer.data
+    answer = browser.post("/holds/new", form | {"end": "2027-03-01 09:30", "notes": "x"})
+    assert answer.status_code == 302
+    hold = session.query(MachineHold).one()
+    assert hold.user_id == staff.user.id
+    assert hold.start == datetime(2027, 3, 1, 8, tzinfo=UTC)  # the page zone: the service's
+    assert hold.end - hold.start == timedelta(minutes=90)
+
+
+def test_times_are_read_in_the_zone_of_the_page(signed_in, staff, machine, session):
+    browser = signed_in(staff)
+    browser.client.set_cookie("tz", "Europe/Berlin")
+    form = {"machine_id": machine.id, "reason": "belt", "start": "2027-07-01 08:00", "end": ""}
+    assert browser.post("/holds/new", form).status_code == 302
+    hold = session.query(MachineHold).one()
+    assert hold.start == datetime(2027, 7, 1, 6, tzinfo=UTC) and hold.end is None
+    page = browser.get(f"/holds/{hold.id}").data.decode()
+    assert "2027-07-01 08:00" in page and "until released" in page and "Europe/Berlin" in page
+
+
+def test_markup_from_users_is_shown_as_text(signed_in, staff, machine, session):
+    browser = signed_in(staff)
+    reason = '<img src=x id="injected">'
+    form = {"machine_id": machine.id, "reason": reason, "start": "", "end": ""}
+    assert browser.post("/holds/new", form).status_code == 302
+    for path in ("/", "/down", f"/holds/{session.query(MachineHold).one().id}"):
+        page = browser.get(path).data.decode()
+        assert 'id="injected"' not in page
+        assert "&lt;img src=x id=&#34;injected&#34;&gt;" in page
+
+
+def test_staff_cannot_delete_a_hold(signed_in, staff, machine, session):
+    hold = MachineHold(
+        machine_id=machine.id, reason="r", notes="", start=datetime.now(UTC), end=None
+    )
+    session.add(hold)
+    session.commit()
+    browser = signed_in(staff)
+    assert b">Delete</button>" not in browser.get(f"/holds/{hold.id}").data
+    assert browser.post(f"/holds/{hold.id}/delete", {}).status_code == 403
+    assert session.get(MachineHold, hold.id) is not None
+
+
+def test_down_now_lists_held_machines_until_when(signed_in, staff, make_machine, session):
+    lathe, mill, press = make_machine("lathe"), make_machine("mill"), make_machine("press")
+    now = datetime.now(UTC)
+    session.add_all(
+        [
+            MachineHold(machine_id=lathe.id, reason="belt", notes="", start=now, end=None),
+            MachineHold(
+                machine_id=mill.id, reason="oil", notes="", start=now, end=now + timedelta(hours=2)
+            ),
+            MachineHold(
+                machine_id=press.id,
+                reason="later",
+                notes="",
+                start=now + timedelta(hours=1),
+                end=None,
+            ),
+        ]
+    )
+    session.commit()
+    page = signed_in(staff).get("/down/list").data.decode()
+    assert "lathe" in page and "until released" in page and "belt" in page
+    assert "mill" in page and "oil" in page
+    assert "press" not in page
+
+
+def test_the_schedule_preview_shows_summary_shifts_and_conflicts(
+    signed_in, planner, machine, session
+):
+    hold = MachineHold(
+        machine_id=machine.id,
+        reason="r",
+        notes="",
+        start=datetime(2027, 3, 28, 0, tzinfo=UTC),
+        end=datetime(2027, 3, 29, tzinfo=UTC),
+    )
+    session.add(hold)
+    session.commit()
+    browser = signed_in(planner)
+    form = {
+        "name": "n",
+        "machine_id": machine.id,
+        "reason": "r",
+        "frequency": "D",
+        "interval": "1",
+        "day": ["Sunday"],
+        "month": ["March", "April"],
+        "indices": "",
+        "time_of_day": "02:30",
+        "duration": "60",
+        "timezone": "Europe/Berlin",
+        "start": "",
+    }
+    page = browser.post("/schedules/preview", form).data.decode()
+    assert "Every day on Sunday" in page or "Sunday" in page
+    assert "Europe/Berlin" in page
+    assert "shifted" in page  # 2027-03-28 02:30 does not exist in Berlin
+    assert f'href="/holds/{hold.id}"' in page and "conflict" in page
+    bad = browser.post("/schedules/preview", form | {"time_of_day": "25:00"}).data.decode()
+    assert "time_of_day" in bad
+
+
+def test_a_schedule_saved_from_its_form_and_a_fire_skipped(signed_in, planner, machine, session):
+    browser = signed_in(planner)
+    form = {
+        "name": "weekly oil",
+        "machine_id": machine.id,
+        "reason": "oil",
+        "frequency": "W",
+        "interval": "2",
+        "day": ["Monday", "Thursday"],
+        "month": ["January", "March"],
+        "indices": "",
+        "time_of_day": "07:00",
+        "duration": "",
+        "timezone": "",
+    }
+    answer = browser.post("/schedules/new", form | {"interval": "zero"})
+    assert answer.status_code == 422 and b'id="interval-error"' in answer.data
+    answer = browser.post("/schedules/new", form)
+    assert answer.status_code == 302
+    schedule = session.query(MachineHoldSchedule).one()
+    assert (schedule.weekdays, schedule.months, schedule.interval) == (9, 5, 2)
+    assert schedule.time_of_day == time(7) and schedule.duration is None
+    page = browser.get(f"/schedules/{schedule.id}").data.decode()
+    first = page.split('name="fire" value="')[1].split('"')[0]
+    answer = browser.post(f"/schedules/{schedule.id}/skip", {"fire": first})
+    assert answer.status_code == 302
+    session.refresh(schedule)
+    assert [int(instant.timestamp()) for instant in schedule.skip] == [int(float(first))]
+
+
+def test_staff_see_schedules_but_cannot_change_them(signed_in, staff, make_schedule, session):
+    schedule = make_schedule()
+    browser = signed_in(staff)
+    page = browser.get(f"/schedules/{schedule.id}").data.decode()
+    assert "nightly" in page and "Edit" not in page and ">Skip<" not in page
+    answer = browser.post(f"/schedules/{schedule.id}/delete", {})
+    assert answer.status_code == 403
+    assert session.get(MachineHoldSchedule, schedule.id) is not None
+
+
+def test_the_board_shows_holds_planned_fires_and_held(
+    signed_in, staff, make_machine, session, make_schedule
+):
+    lathe, mill = make_machine("lathe"), make_machine("mill")
+    now = datetime.now(UTC)
+    session.add(MachineHold(machine_id=lathe.id, reason="belt", notes="", start=now, end=None))
+    session.commit()
+    make_schedule(machine=mill, created=now - timedelta(days=1), reason="daily check")
+    page = signed_in(staff).get("/").data.decode()
+    assert "belt" in page and "daily check" in page and "planned" in page
+    row = page.split("lathe")[0].rsplit("<tr>", 1)[1]
+    assert "held" in row
+    filtered = signed_in(staff).get("/?q=MIL").data.decode()
+    assert "mill" in filtered and ">lathe<" not in filtered and "belt" not in filtered
+
+
+def test_machines_page_for_admins_only(signed_in, admin, staff, machine, session):
+    session.add(MachineHold(machine_id=machine.id, reason="r", notes="", start=datetime.now(UTC)))
+    session.commit()
+    assert signed_in(staff).get("/machines").status_code == 403
+    browser = signed_in(admin)
+    assert browser.post("/machines", {"name": "drill"}).status_code == 302
+    answer = browser.post(f"/machines/{machine.id}/delete", {}, follow_redirects=True)
+    assert "still used by 1 hold and 0 schedules" in answer.data.decode()
+    assert "delete those first" in answer.data.decode()
