@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import date, datetime, timedelta, tzinfo
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app, request
@@ -26,7 +27,7 @@ def zone_names() -> tuple[str, ...]:
 
 def page_zone_name() -> str:
     """The name of the zone the current page shows times in."""
-    chosen = request.cookies.get(ZONE_COOKIE, "")
+    chosen = unquote(request.cookies.get(ZONE_COOKIE, ""))
     if chosen and recurrence.is_zone_name(chosen):
         return chosen
     return str(current_app.config["TIMEZONE"])
