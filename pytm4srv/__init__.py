@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from pytm4srv.holds.views import blp as holds_blp
     from pytm4srv.machines import cli as machines_cli
     from pytm4srv.machines.views import blp as machines_blp
+    from pytm4srv.planning.views import blp as window_blp
     from pytm4srv.users import cli as users_cli
     from pytm4srv.web import init_app as init_web
     from pytm4srv.web.sessions import SessionInterface
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rest.register_blueprint(machines_blp)
     rest.register_blueprint(holds_blp)
     rest.register_blueprint(history_blp)
+    rest.register_blueprint(window_blp)
     rest.register_blueprint(me_blp)
     rest.register_blueprint(feed_blp)
     for commands in (users_cli, machines_cli, holds_cli, feed_cli):

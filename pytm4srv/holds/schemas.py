@@ -126,7 +126,29 @@ class HoldSchema(MachineRefMixin, StrictSchema):
 MAX_FILTER_VALUES = 100
 
 
-class HoldQuerySchema(StrictSchema):
+class PageQuerySchema(StrictSchema):
+    """``limit`` and ``offset`` of a list that answers a page at a time."""
+
+    limit = QueryInteger(
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "At most this many; default and maximum: the server's page "
+            "size (MAX_PAGE_SIZE). A Link header (rel=next) follows a page cut short.",
+            "maximum_setting": "MAX_PAGE_SIZE",
+        },
+    )
+    offset = QueryInteger(
+        validate=validate.Range(min=0, max=2**62), metadata={"description": "Skip this many."}
+    )
+
+    @validates("limit")
+    def limit_within_page_size(self, value: int, **kwargs: Any) -> None:
+        cap = current_app.config["MAX_PAGE_SIZE"]
+        if value > cap:
+            raise ValidationError(f"Must be at most {cap} (the server's page size).")
+
+
+class HoldQuerySchema(PageQuerySchema):
     """Filters of the hold list (docs/API.md, Endpoints)."""
 
     machine = fields.List(
@@ -167,23 +189,6 @@ class HoldQuerySchema(StrictSchema):
     active_until = Timestamp(
         metadata={"description": "Only holds in effect at some instant before this one: start < T."}
     )
-    limit = QueryInteger(
-        validate=validate.Range(min=0),
-        metadata={
-            "description": "At most this many holds; default and maximum: the server's page "
-            "size (MAX_PAGE_SIZE). A Link header (rel=next) follows a page cut short.",
-            "maximum_setting": "MAX_PAGE_SIZE",
-        },
-    )
-    offset = QueryInteger(
-        validate=validate.Range(min=0, max=2**62), metadata={"description": "Skip this many."}
-    )
-
-    @validates("limit")
-    def limit_within_page_size(self, value: int, **kwargs: Any) -> None:
-        cap = current_app.config["MAX_PAGE_SIZE"]
-        if value > cap:
-            raise ValidationError(f"Must be at most {cap} (the server's page size).")
 
     @validates_schema
     def window_not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:

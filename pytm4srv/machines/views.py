@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError, fields, validates
@@ -17,9 +18,13 @@ from pytm4srv import db
 from pytm4srv.api import Blueprint
 from pytm4srv.auth import roles_required
 from pytm4srv.db import reads, writes
+from pytm4srv.fields import Timestamp
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import machine_status
-from pytm4srv.holds.schemas import MachineStatusQuerySchema, MachineStatusSchema
+from pytm4srv.holds.schemas import MachineStatusQuerySchema, MachineStatusSchema, PageQuerySchema
+from pytm4srv.holds.views import NEXT_PAGE
+from pytm4srv.holds.views import _next_page_link as next_page_link
+from pytm4srv.machines.held import held_at
 from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
 from pytm4srv.schemas import ErrorSchema, StrictSchema, Text
 from pytm4srv.users.models import Role
@@ -89,13 +94,48 @@ def counted(count: int, noun: str) -> str:
 DUPLICATE = {"description": "Another machine has that name."}
 
 
+class MachineListQuerySchema(PageQuerySchema):
+    """The machine list's paging, and the instant its ``held`` and ``until`` are about."""
+
+    at = Timestamp(
+        metadata={"description": "With it, each machine also says whether it is held then."}
+    )
+
+
+class MachineListSchema(MachineSchema):
+    held = fields.Boolean(
+        dump_only=True, metadata={"description": "With at: a hold of it is in effect at T."}
+    )
+    until = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "With at: the latest end of its holds in effect at T; null when one "
+            "of them is indefinite or none is in effect."
+        },
+    )
+
+
 @blp.route("/")
 class Machines(MethodView):
     @reads
-    @blp.response(200, MachineSchema(many=True))
-    def get(self) -> Any:
-        """List machines."""
-        return db.session().scalars(select(Machine).order_by(Machine.id))
+    @blp.arguments(MachineListQuerySchema(), location="query", as_kwargs=False)
+    @blp.response(200, MachineListSchema(many=True), headers={"Link": NEXT_PAGE})
+    def get(self, args: dict[str, Any]) -> Any:
+        """List machines by id, a page at a time; with ``at``, whether each is held then."""
+        page = args.get("limit", current_app.config["MAX_PAGE_SIZE"])
+        offset = args.get("offset", 0)
+        stmt = select(Machine.id, Machine.name).order_by(Machine.id).offset(offset)
+        session = db.session()
+        machines = [dict(row) for row in session.execute(stmt.limit(page + 1)).mappings()]
+        if "at" in args:
+            held = held_at(session.connection(), args["at"], [m["id"] for m in machines[:page]])
+            for machine in machines:
+                status = held.get(machine["id"])
+                machine["held"], machine["until"] = status is not None, status and status.until
+        if len(machines) <= page or page == 0:
+            return machines[:page]
+        return machines[:page], 200, {"Link": next_page_link(offset + page, page)}
 
     @writes
     @roles_required(Role.ADMIN)

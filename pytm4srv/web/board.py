@@ -1,7 +1,7 @@
 """The board: machines by the days of a week, with their holds and planned fires.
 
-Holds come from the hold list's query (in effect at some instant of the week), planned fires
-from the feed's (fires after each schedule's cursor, not skipped, not made into holds yet).
+What the week holds comes from :func:`pytm4srv.holds.window.window_plan`, as the API's
+``GET /api/machines/holds/window`` answers it; this module only lays it out by day.
 """
 
 from __future__ import annotations
@@ -9,19 +9,14 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pytm4srv.feed.queries import Window, planned_fires
-from pytm4srv.holds.queries import filtered_holds
-from pytm4srv.machines.held import held_at
+from pytm4srv.holds.window import window_plan
 from pytm4srv.machines.models import Machine
 from pytm4srv.web.times import local_midnight
-
-_ALL = 2**31 - 1
 
 
 @dataclass
@@ -63,23 +58,16 @@ def week_board(session: Session, monday: date, zone: tzinfo, name_filter: str = 
         if wanted in machine.name.casefold()
     }
     ids = list(rows) if wanted else None
-    connection = session.connection()
-    for machine_id in held_at(connection, datetime.now(UTC), ids):
+    plan = window_plan(
+        session, bounds[0], bounds[-1], datetime.now(UTC), current_app.config["ZONE"], ids
+    )
+    for machine_id in plan.held:
         if machine_id in rows:
             rows[machine_id].held = True
-    args: dict[str, Any] = {"active_from": bounds[0], "active_until": bounds[-1]}
-    if ids is not None:
-        args["machine"] = ids
-    stmt, params = filtered_holds(args, _ALL)
-    made = set()
-    for hold in connection.execute(stmt, params).mappings():
-        if hold["schedule_id"] is not None and hold["fire"] is not None:
-            made.add((hold["schedule_id"], hold["fire"]))
+    for hold in plan.holds:
         entry = Entry("hold", hold["id"], hold["reason"], hold["start"], hold["end"])
         _place(rows.get(hold["machine_id"]), entry, bounds)
-    window = Window(bounds[0], bounds[-1])
-    service_zone = current_app.config["ZONE"]
-    for fire in planned_fires(session, ids or [], window, service_zone, made):
+    for fire in plan.planned:
         entry = Entry("planned", fire.schedule_id, fire.reason, fire.start, fire.end)
         _place(rows.get(fire.machine_id), entry, bounds)
     for row in rows.values():

@@ -1,0 +1,1 @@
+"""``GET /api/machines/holds/window``: what the board shows, in one request."""
