@@ -3,9 +3,10 @@
 A page that saves a hold or a schedule hands the API view exactly the JSON a program would send,
 as the signed-in user, and shows its answer: the same validation and messages, roles, history,
 re-planning of a schedule's holds and conflict handling, with no second copy of any of them.
-The view runs in an application context of its own (its own ``g`` and database session, opened
-in the mode the view declares); the page's session is closed first, so that on SQLite the
-page's read never holds up the view's write.
+The view runs in an application context of its own (its own ``g``). A view that reads shares the
+page's database session (the page reads too: one connection, no second checkout); a view that
+writes gets a session of its own, opened in the mode it declares, and the page's session is
+closed first, so that on SQLite the page's read never holds up the view's write.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from pytm4srv import db
 from pytm4srv.auth import Caller
 
 
@@ -41,7 +43,8 @@ def call(method: str, path: str, body: Any = None, query: dict[str, Any] | None 
     """Run the API view of ``method path`` for the signed-in user; its answer."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     caller: Caller = g.user
-    close_page_session()
+    page_session = g.pop("db_session", None) if db.request_mode() == db.READ else None
+    shared = None
     kwargs: dict[str, Any] = {"method": method, "base_url": request.host_url}
     if body is not None:
         kwargs["json"] = body
@@ -49,22 +52,24 @@ def call(method: str, path: str, body: Any = None, query: dict[str, Any] | None 
         kwargs["query_string"] = query
     with app.app_context(), app.test_request_context(path, **kwargs):
         g.user = caller
+        if page_session is not None and db.request_mode() == db.READ:
+            shared = g.db_session = page_session
+        elif page_session is not None:
+            page_session.close()
         try:
             response = app.make_response(app.dispatch_request())
         except Exception as exc:  # the API's own error handlers make its answer
             response = app.make_response(app.handle_user_exception(exc))
+        finally:
+            if shared is not None:  # the page's, to keep open past this context
+                g.pop("db_session", None)
         payload = response.get_json(silent=True) if response.data else None
+    if shared is not None:
+        g.db_session = shared
     answer = Answer(response.status_code, payload)
     if isinstance(payload, dict) and response.status_code >= 400:
         answer.errors = flatten(payload.get("errors") or {})
     return answer
-
-
-def close_page_session() -> None:
-    """End the page's own database session (a later read opens a new one)."""
-    current = g.pop("db_session", None)
-    if current is not None:
-        current.close()
 
 
 def flatten(errors: dict[str, Any]) -> dict[str, list[str]]:

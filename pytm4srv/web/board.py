@@ -10,7 +10,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from flask import current_app
+from flask import current_app, url_for
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,24 +19,26 @@ from pytm4srv.holds.window import window_plan
 from pytm4srv.machines.models import Machine
 from pytm4srv.web.times import local_midnight
 
-
-@dataclass
-class Entry:
-    """A hold (``kind`` "hold", ``id`` the hold's) or a planned fire ("planned", the schedule's)."""
-
-    kind: str
-    id: int
-    reason: str
-    start: datetime
-    end: datetime | None
+#: An entry of a day: its start (UNIX seconds), 0 for a hold or 1 for a planned fire, its id
+#: (the hold's or the schedule's) and its link, in the order the day lists them.
+_Entry = tuple[float, int, int, str]
 
 
 @dataclass
 class Row:
+    """A machine's row: its name, whether it is held now, and each day's links.
+
+    A day's links are written here, once per hold or fire however many days it spans, rather
+    than by the template in every cell: a week's board holds thousands, and writing each in the
+    template took most of the page's time (docs/PERFORMANCE.md, Web pages). Each link holds
+    the wall time ``HH:MM`` of its start and its reason, escaped.
+    """
+
     id: int
     name: str
     held: bool
-    days: list[list[Entry]] = field(default_factory=list)
+    entries: list[list[_Entry]] = field(default_factory=list)
+    days: list[Markup] = field(default_factory=list)
 
 
 @dataclass
@@ -64,23 +67,40 @@ def week_board(session: Session, monday: date, zone: tzinfo, name_filter: str = 
     for machine_id in plan.held:
         if machine_id in rows:
             rows[machine_id].held = True
+    edges = [bound.timestamp() for bound in bounds]
+    # One url_for each, not one per link.
+    hold_link = url_for("web.hold", hold_id=0).removesuffix("0")
+    schedule_link = url_for("web.schedule", schedule_id=0).removesuffix("0")
     for hold in plan.holds:
-        entry = Entry("hold", hold["id"], hold["reason"], hold["start"], hold["end"])
-        _place(rows.get(hold["machine_id"]), entry, bounds)
+        row = rows.get(hold["machine_id"])
+        if row is None:
+            continue
+        start, end, hold_id = hold["start"], hold["end"], hold["id"]
+        local = start.astimezone(zone)
+        link = (
+            f'<a class="hold" href="{hold_link}{hold_id}">'
+            f"{local.hour:02d}:{local.minute:02d} {escape(hold['reason'])}</a>"
+        )
+        _place(row, (start.timestamp(), 0, hold_id, link), end, edges)
     for fire in plan.planned:
-        entry = Entry("planned", fire.schedule_id, fire.reason, fire.start, fire.end)
-        _place(rows.get(fire.machine_id), entry, bounds)
+        row = rows.get(fire.machine_id)
+        if row is None:
+            continue
+        local = fire.start.astimezone(zone)
+        link = (
+            f'<a class="planned" href="{schedule_link}{fire.schedule_id}">'
+            f'<span class="tag">planned</span> {local.hour:02d}:{local.minute:02d} '
+            f"{escape(fire.reason)}</a>"
+        )
+        _place(row, (fire.start.timestamp(), 1, fire.schedule_id, link), fire.end, edges)
     for row in rows.values():
-        for cell in row.days:
-            cell.sort(key=lambda entry: (entry.start, entry.kind, entry.id))
+        row.days = [Markup("".join(entry[3] for entry in sorted(day))) for day in row.entries]
     return Board(monday, days, list(rows.values()))
 
 
-def _place(row: Row | None, entry: Entry, bounds: list[datetime]) -> None:
-    """Put ``entry`` in each day of ``row`` it is in effect on."""
-    if row is None:
-        return
-    first = max(bisect_right(bounds, entry.start) - 1, 0)
-    last = 6 if entry.end is None else min(bisect_left(bounds, entry.end) - 1, 6)
+def _place(row: Row, entry: _Entry, end: datetime | None, edges: list[float]) -> None:
+    """Put ``entry`` in each day of ``row`` it is in effect on (``edges``: the days' bounds)."""
+    first = max(bisect_right(edges, entry[0]) - 1, 0)
+    last = 6 if end is None else min(bisect_left(edges, end.timestamp()) - 1, 6)
     for day in range(first, last + 1):
-        row.days[day].append(entry)
+        row.entries[day].append(entry)

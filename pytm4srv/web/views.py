@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from pytm4srv import db, recurrence
 from pytm4srv.db import reads
-from pytm4srv.holds.schedules import PATTERN_DEFAULTS, pattern_of, zone_name
+from pytm4srv.holds.schedules import PATTERN_DEFAULTS, PATTERN_FIELDS, pattern_of, zone_name
 from pytm4srv.holds.schemas import PreviewSchema
 from pytm4srv.machines.held import held_at
 from pytm4srv.machines.models import Machine
@@ -57,6 +57,10 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
+
+#: What a summary is written from, read by the API's own schema (the preview has checked all).
+SUMMARY_FIELDS = (*PATTERN_FIELDS, "duration")
+SUMMARY_SCHEMA = PreviewSchema(partial=True, only=SUMMARY_FIELDS)
 
 HOLDS = "/api/machines/holds/"
 SCHEDULES = "/api/machines/holds/schedules/"
@@ -440,17 +444,15 @@ def _preview(body: dict[str, Any]) -> dict[str, Any]:
         if answer.status == 422:
             return {"errors": answer.errors or {"form": [answer.message]}}
         abort(answer.status, answer.message)
-    fields = PreviewSchema(partial=True).load(body)
-    service_zone = current_app.config["ZONE"]
-    if "id" in body:
+    service_zone = zone_name(current_app.config["ZONE"])
+    if set(body) == {"id"}:  # a stored schedule as it is: its own summary
         stored = _get(f"{SCHEDULES}{body['id']}")
-        fields = {"timezone": stored["timezone"], "summary": stored["summary"]} | fields
-    zone = fields.get("timezone") or zone_name(service_zone)
-    if set(body) == {"id"}:
-        summary = fields["summary"]
-    else:
-        pattern = pattern_of(PATTERN_DEFAULTS | fields)
-        summary = describe(pattern, zone, fields.get("duration"))
+        summary, zone = stored["summary"], stored["timezone"] or service_zone
+    else:  # the form sends every field: the sentence the API would answer once saved
+        pattern_only = {name: body[name] for name in SUMMARY_FIELDS if name in body}
+        fields = PATTERN_DEFAULTS | SUMMARY_SCHEMA.load(pattern_only)
+        zone = fields["timezone"] or service_zone
+        summary = describe(pattern_of(fields), zone, fields.get("duration"))
     fires = [
         {
             "start": fire["start"],
