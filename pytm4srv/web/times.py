@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app, request
+from markupsafe import Markup
 
 from pytm4srv import recurrence
 
@@ -23,6 +24,18 @@ WALL = "%Y-%m-%d %H:%M"
 def zone_names() -> tuple[str, ...]:
     """The zones the "Time zone" controls offer."""
     return tuple(sorted(name for name in available_timezones() if recurrence.is_zone_name(name)))
+
+
+@functools.lru_cache(maxsize=64)
+def zone_options(selected: str) -> Markup:
+    """The ``<option>`` of every zone, ``selected`` marked: the same 600-odd lines on every page,
+    written once per zone rather than by the template each time."""
+    return Markup(
+        "".join(
+            f"<option selected>{name}</option>" if name == selected else f"<option>{name}</option>"
+            for name in zone_names()
+        )
+    )
 
 
 def page_zone_name() -> str:

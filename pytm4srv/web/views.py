@@ -46,7 +46,7 @@ from pytm4srv.web.times import (
     wall,
     wall_from_iso,
     zone_known_to_browser,
-    zone_names,
+    zone_options,
 )
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -111,7 +111,7 @@ def page_context() -> dict[str, Any]:
         return {}
     return {
         "zone_name": page_zone_name(),
-        "zone_names": zone_names(),
+        "zone_options": zone_options,
         "zone_told": zone_known_to_browser(),
         "wall": wall,
     }
