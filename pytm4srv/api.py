@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
+from pytm4srv.fields import INT32_MAX
 from pytm4srv.schemas import ErrorSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -247,6 +248,18 @@ class DecimalIntegerConverter(IntegerConverter):
     ``/holds/١`` (ARABIC-INDIC DIGIT ONE) would name hold 1."""
 
     regex = r"[0-9]+"
+
+
+def id_in_path(name: str) -> str:
+    """The part of a URL rule that takes the id ``name``: ASCII digits, at most the largest id
+    (a larger number names nothing: 404, not a database error)."""
+    return f"<int(max={INT32_MAX}):{name}>"
+
+
+#: URL rule parts of the ids in paths, shared by the blueprints whose routes name the same object.
+MACHINE_ID = id_in_path("machine_id")
+HOLD_ID = id_in_path("hold_id")
+SCHEDULE_ID = id_in_path("schedule_id")
 
 
 def init_app(app: Flask) -> Api:

@@ -28,7 +28,7 @@ from pytm4srv.api import StrictParser
 from pytm4srv.fields import StrictInteger, Timestamp
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.schemas import HoldSchema, ScheduleSchema
-from pytm4srv.machines.views import MachineSchema
+from pytm4srv.machines.schemas import MachineSchema
 from pytm4srv.schemas import StrictSchema, Text
 from pytm4srv.speedups import PlannedDumpSchema, dump_plan, unchanged_type
 
