@@ -333,6 +333,13 @@ def test_every_schema_of_the_document_is_used(spec):
     assert "PaginationMetadata" not in schemas
 
 
+def test_the_creating_puts_document_the_idempotency_key_and_only_they(spec):
+    creating = {("/api/machines/holds/", "put"), ("/api/machines/holds/schedules/", "put")}
+    for path, method, operation in operations(spec):
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == (["Idempotency-Key"] if (path, method) in creating else []), path
+
+
 def test_operator_endpoints_are_documented(spec):
     paths = spec["paths"]
     assert paths["/api/health"]["get"]["security"] == []
