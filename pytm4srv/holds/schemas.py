@@ -304,7 +304,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     anchor = Timestamp(
         metadata={
             "description": "Fixes the phase of interval; defaults to the creation instant.",
-            "example": 1_799_046_000,  # Monday 2027-01-04 07:00 UTC
+            "example": 1_799_042_400,  # Monday 2027-01-04 07:00 in Europe/Berlin (06:00 UTC)
         }
     )
     created = Timestamp(dump_only=True, metadata={"example": 1_798_794_000})
@@ -313,7 +313,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={
             "description": "The last fire instant materialized; null before the first.",
-            "example": 1_799_650_800,  # the Monday after the anchor, 07:00 UTC
+            "example": 1_799_647_200,  # the Monday after the anchor, 07:00 in Europe/Berlin
         },
     )
     next_fire = Timestamp(
@@ -321,7 +321,8 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={
             "description": "The next fire instant the materializer takes: the first after "
-            "last_fire (or created) that is not skipped; null when there is none."
+            "last_fire (or created) that is not skipped; null when there is none.",
+            "example": 1_800_252_000,  # the Monday after last_fire
         },
     )
     summary = fields.String(
@@ -330,8 +331,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={
             "description": "When it fires, as one English sentence; null only for a stored "
             "schedule whose fields the server cannot read.",
-            "example": "Every month on the last weekday (Mon–Fri) at 07:00 (Europe/Berlin), "
-            "for 3 hours",
+            "example": "Every week on Monday at 07:00 (Europe/Berlin), for 2 hours",
         },
     )
 

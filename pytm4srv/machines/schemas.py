@@ -18,7 +18,7 @@ class MachineSchema(StrictSchema):
         required=True,
         min_length=1,
         max_length=NAME_LENGTH,
-        metadata={"description": "Unique among machines; not blank.", "example": "CNC mill 3"},
+        metadata={"description": "Unique among machines; not blank.", "example": "Laser cutter 2"},
     )
 
     @validates("name")
