@@ -175,8 +175,8 @@ class MachineHoldSchedule(Base):
     #: The last fire instant the materializer processed; NULL before the first.
     last_fire: Mapped[datetime | None]
     #: The first fire instant after the cursor that is not skipped; NULL when there is none. Kept
-    #: by the schedule views and the materializer (``pytm4srv.holds.schedules.refresh_next_fire``),
-    #: never by clients.
+    #: by the schedule views (``pytm4srv.holds.schedules.refresh_next_fire``) and by each
+    #: materializer run (with the cursor it moves), never by clients.
     next_fire: Mapped[datetime | None]
     #: The service zone ``next_fire`` was computed in, for a schedule without a ``timezone`` of
     #: its own; NULL for one with its own (its ``next_fire`` depends on no setting);

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from sqlalchemy import RowMapping, select
 
 from pytm4srv import db, idempotency
-from pytm4srv.api import Blueprint
+from pytm4srv.api import HOLD_ID, SCHEDULE_ID, Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.fields import to_unix
@@ -52,8 +52,6 @@ from pytm4srv.users.models import PLANNING_ROLES
 
 blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description="Machine holds.")
 
-HOLD_ID = "<int(max=2147483647):hold_id>"
-SCHEDULE_ID = "<int(max=2147483647):schedule_id>"
 NEXT_PAGE = {
     "description": 'RFC 8288 link to the next page (rel="next"), when the page is full.',
     "schema": {"type": "string"},
