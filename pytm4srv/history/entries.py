@@ -110,7 +110,7 @@ def deleted_many(
     if not object_ids:
         return
     at = datetime.now(UTC)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "object_kind": kind,
             "object_id": object_id,
