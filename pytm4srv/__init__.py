@@ -32,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 
-    from pytm4srv import api, auth, db, errors, logs
+    from pytm4srv import api, auth, db, errors, logs, web
     from pytm4srv.feed import cli as feed_cli
     from pytm4srv.feed.views import feed_blp, me_blp
     from pytm4srv.health import blp as health_blp
@@ -43,8 +43,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from pytm4srv.machines.views import blp as machines_blp
     from pytm4srv.planning.views import blp as window_blp
     from pytm4srv.users import cli as users_cli
-    from pytm4srv.web import init_app as init_web
     from pytm4srv.web.sessions import SessionInterface
+    from pytm4srv.web.views import bp as web_bp
 
     logs.init_app(app)
     db.init_app(app)
@@ -61,5 +61,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for commands in (users_cli, machines_cli, holds_cli, feed_cli):
         commands.init_app(app)
     app.session_interface = SessionInterface()
-    init_web(app)
+    web.init_app(app)
+    app.register_blueprint(web_bp)
     return app

@@ -23,11 +23,10 @@ from typing import Any
 from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from pytm4srv import recurrence
 from pytm4srv.feed.calendar import FeedEvent
 from pytm4srv.fields import to_unix
 from pytm4srv.holds.models import DeletionMark, MachineHold, MachineHoldSchedule
-from pytm4srv.holds.schedules import cursor_of, pattern_of, zone_name
+from pytm4srv.holds.schedules import hold_end, planned_fires, zone_name
 from pytm4srv.machines.models import Machine
 
 BEFORE = timedelta(days=30)
@@ -111,22 +110,22 @@ def feed_events(
         )
     fires = [
         FeedEvent(
-            uid=fire_uid(planned.schedule_id, planned.start),
-            start=planned.start,
-            end=planned.end,
-            summary=f"{names.get(planned.machine_id, planned.machine_id)}: {planned.reason}",
-            description=f"Planned by the schedule {planned.name!r}.",
+            uid=fire_uid(coming.schedule_id, coming.start),
+            start=coming.start,
+            end=coming.end,
+            summary=f"{names.get(coming.machine_id, coming.machine_id)}: {coming.reason}",
+            description=f"Planned by the schedule {coming.name!r}.",
             confirmed=False,
-            modified=planned.modified,
+            modified=coming.modified,
         )
-        for planned in planned_fires(session, machines, window, zone, made)
+        for coming in coming_fires(session, machines, window, zone, made)
     ]
     fires.sort(key=lambda event: (event.start, event.uid))
     return events + fires
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedFire:
+class ComingFire:
     """A fire of a schedule that the materializer has not made into a hold yet."""
 
     schedule_id: int
@@ -138,40 +137,36 @@ class PlannedFire:
     modified: datetime
 
 
-def planned_fires(
+def coming_fires(
     session: Session,
     machines: Sequence[int],
     window: Window,
     zone: tzinfo,
     made: set[tuple[int, datetime]],
-) -> list[PlannedFire]:
-    """Every fire instant in ``window`` of every schedule (of ``machines``, when any are named)
-    after the schedule's cursor and not skipped, less those of ``made`` ((schedule id, fire) of
-    the holds made of fires), in schedule order."""
+) -> list[ComingFire]:
+    """Every fire in ``window`` of every schedule (of ``machines``, when any are named) that the
+    materializer has not made into a hold yet (:func:`holds.schedules.planned_fires`), less those
+    of ``made`` ((schedule id, fire) of the holds made of fires), in schedule order."""
     found = []
     schedules = session.scalars(
         _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
     )
     for schedule in schedules:
-        after = max(cursor_of(schedule.last_fire, schedule.created), window.start - _TICK)
         try:
-            instants = recurrence.fires_between(
-                pattern_of(schedule), schedule.anchor, zone, after, window.end - _TICK
-            )
+            instants = planned_fires(schedule, zone, window.start - _TICK, window.end - _TICK)
         except (TypeError, ValueError):
             continue  # a stored pattern the API would not accept: nothing to show of it
         for fire in instants:
             if (schedule.id, fire) in made:
                 continue
-            end = None if schedule.duration is None else fire + schedule.duration
             found.append(
-                PlannedFire(
+                ComingFire(
                     schedule.id,
                     schedule.machine_id,
                     schedule.name,
                     schedule.reason,
                     fire,
-                    end,
+                    hold_end(fire, schedule.duration),
                     schedule.modified,
                 )
             )

@@ -15,7 +15,7 @@ from pytm4srv.api import Blueprint
 from pytm4srv.db import reads
 from pytm4srv.fields import QueryInteger, Timestamp
 from pytm4srv.holds.schemas import MAX_FILTER_VALUES, HoldSchema
-from pytm4srv.holds.window import window_plan
+from pytm4srv.planning.window import window_plan
 from pytm4srv.schemas import StrictSchema
 
 blp = Blueprint(

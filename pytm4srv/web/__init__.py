@@ -40,9 +40,7 @@ def secret_key(app: Flask) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Sessions, anti-forgery tokens (checked on the pages only) and the pages' blueprint."""
-    from pytm4srv.web.views import bp
-
+    """Sessions and anti-forgery tokens (checked by the pages' blueprint only)."""
     app.config["SECRET_KEY"] = secret_key(app)
     app.config["SESSION_COOKIE_NAME"] = "pytm4srv_session"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -52,4 +50,3 @@ def init_app(app: Flask) -> None:
     # A token lives as long as its session (a page left open all day still saves).
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     csrf.init_app(app)
-    app.register_blueprint(bp)

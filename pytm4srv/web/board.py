@@ -1,6 +1,6 @@
 """The board: machines by the days of a week, with their holds and planned fires.
 
-What the week holds comes from :func:`pytm4srv.holds.window.window_plan`, as the API's
+What the week holds comes from :func:`pytm4srv.planning.window.window_plan`, as the API's
 ``GET /api/machines/holds/window`` answers it; this module only lays it out by day.
 """
 
@@ -15,8 +15,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pytm4srv.holds.window import window_plan
 from pytm4srv.machines.models import Machine
+from pytm4srv.planning.window import window_plan
 from pytm4srv.web.times import local_midnight
 
 #: An entry of a day: its start (UNIX seconds), 0 for a hold or 1 for a planned fire, its id

@@ -30,8 +30,8 @@ from pytm4srv import db, recurrence
 from pytm4srv.db import reads
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, PATTERN_FIELDS, pattern_of, zone_name
 from pytm4srv.holds.schemas import PreviewSchema
-from pytm4srv.machines.held import held_at
 from pytm4srv.machines.models import Machine
+from pytm4srv.machines.queries import held_at
 from pytm4srv.summary import describe
 from pytm4srv.users.models import PLANNING_ROLES, Role
 from pytm4srv.web import csrf, forms, sessions

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pytm4srv.feed.queries import PlannedFire, Window, planned_fires
+from pytm4srv.feed.queries import ComingFire, Window, coming_fires
 from pytm4srv.holds.queries import filtered_holds
-from pytm4srv.machines.held import Held, held_at
+from pytm4srv.machines.queries import Held, held_at
 
 #: Every hold of a window, unpaged.
 _ALL = 2**31 - 1
@@ -27,7 +27,7 @@ _ALL = 2**31 - 1
 @dataclass
 class WindowPlan:
     holds: list[Any]  # rows of the hold list, in its order
-    planned: list[PlannedFire]  # by start
+    planned: list[ComingFire]  # by start
     held: dict[int, Held]  # machines held at the instant asked about, by id
 
 
@@ -55,7 +55,7 @@ def window_plan(
     wanted = list(machines) if machines is not None else []
     if machines is not None and not wanted:
         return WindowPlan(holds, [], {})
-    planned = planned_fires(session, wanted, Window(since, until), zone, made)
+    planned = coming_fires(session, wanted, Window(since, until), zone, made)
     planned.sort(key=lambda fire: (fire.start, fire.schedule_id))
     held = held_at(connection, at, None if machines is None else wanted)
     return WindowPlan(holds, planned, held)
