@@ -279,3 +279,32 @@ def test_machines_page_for_admins_only(signed_in, admin, staff, machine, session
     answer = browser.post(f"/machines/{machine.id}/delete", {}, follow_redirects=True)
     assert "still used by 1 hold and 0 schedules" in answer.data.decode()
     assert "delete those first" in answer.data.decode()
+
+
+def test_editing_a_hold_changes_only_what_was_changed(signed_in, staff, machine, session):
+    start = datetime(2027, 5, 1, 8, 0, 30, tzinfo=UTC)  # seconds the form does not show
+    hold = MachineHold(machine_id=machine.id, reason="belt", notes="", start=start, end=None)
+    session.add(hold)
+    session.commit()
+    browser = signed_in(staff)
+    form = {"machine_id": machine.id, "start": "2027-05-01 08:00", "end": "", "reason": "belt"}
+    answer = browser.post(f"/holds/{hold.id}/edit", form | {"notes": "new belt ordered"})
+    assert answer.status_code == 302
+    session.refresh(hold)
+    assert hold.notes == "new belt ordered" and hold.start == start
+    history = browser.get(f"/holds/{hold.id}").data.decode()
+    assert "notes: — → new belt ordered" in history or "new belt ordered" in history
+    answer = browser.post(f"/holds/{hold.id}/edit", form | {"end": "2027-05-01 07:00"})
+    assert answer.status_code == 422 and b'id="end-error"' in answer.data
+    session.refresh(hold)
+    assert hold.end is None
+
+
+def test_admins_rename_machines_with_the_api_rules(signed_in, admin, make_machine):
+    lathe, mill = make_machine("lathe"), make_machine("mill")
+    browser = signed_in(admin)
+    answer = browser.post(f"/machines/{lathe.id}/rename", {"name": "mill"}, follow_redirects=True)
+    assert f"Machine {mill.id} has the name" in answer.data.decode()
+    answer = browser.post(f"/machines/{lathe.id}/rename", {"name": "lathe 2"})
+    assert answer.status_code == 302
+    assert "lathe 2" in browser.get("/machines").data.decode()
