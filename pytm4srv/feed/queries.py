@@ -15,6 +15,7 @@ machine changes its name.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from pytm4srv.feed.calendar import FeedEvent
 from pytm4srv.fields import to_unix
 from pytm4srv.holds.models import DeletionMark, MachineHold, MachineHoldSchedule
-from pytm4srv.holds.schedules import hold_end, planned_fires, zone_name
+from pytm4srv.holds.schedules import PATTERN_FIELDS, hold_end, planned_fires, zone_name
 from pytm4srv.machines.models import Machine
 
 BEFORE = timedelta(days=30)
@@ -124,6 +125,48 @@ def feed_events(
     return events + fires
 
 
+#: The fires of a schedule in a window, by everything they are computed from (the schedule's
+#: pattern, duration, anchor and cursor, the window and the zone): a board or a feed asks again
+#: and again for the same weeks of schedules that seldom change, and computing their fires was
+#: the larger part of a board's time (docs/PERFORMANCE.md, Web pages). A change to any of them
+#: is another key. None: a stored row the API would not have written (no fires shown).
+_FIRES: OrderedDict[tuple[Any, ...], list[datetime] | None] = OrderedDict()
+_FIRES_KEPT = 20_000
+
+
+def _fires_in(schedule: Any, zone: tzinfo, zone_key: str, window: Window) -> list[datetime]:
+    """:func:`planned_fires` of ``schedule`` in ``window``, remembered."""
+    values = [getattr(schedule, name) for name in PATTERN_FIELDS]
+    pattern = tuple(tuple(value) if isinstance(value, list) else value for value in values)
+    key: tuple[Any, ...] | None = (
+        pattern,
+        schedule.duration,
+        schedule.anchor,
+        schedule.last_fire,
+        schedule.created,
+        window.start,
+        window.end,
+        zone_key,
+    )
+    try:
+        hash(key)
+    except TypeError:  # a stored value no pattern holds: computed (and refused) every time
+        key = None
+    if key is not None and key in _FIRES:
+        return _FIRES[key] or []
+    try:
+        instants: list[datetime] | None = planned_fires(
+            schedule, zone, window.start - _TICK, window.end - _TICK
+        )
+    except (TypeError, ValueError):
+        instants = None  # a stored pattern the API would not accept: nothing to show of it
+    if key is not None:
+        _FIRES[key] = instants
+        if len(_FIRES) > _FIRES_KEPT:
+            _FIRES.popitem(last=False)
+    return instants or []
+
+
 @dataclass(frozen=True, slots=True)
 class ComingFire:
     """A fire of a schedule that the materializer has not made into a hold yet."""
@@ -151,11 +194,9 @@ def coming_fires(
     schedules = session.scalars(
         _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
     )
+    zone_key = zone_name(zone)
     for schedule in schedules:
-        try:
-            instants = planned_fires(schedule, zone, window.start - _TICK, window.end - _TICK)
-        except (TypeError, ValueError):
-            continue  # a stored pattern the API would not accept: nothing to show of it
+        instants = _fires_in(schedule, zone, zone_key, window)
         for fire in instants:
             if (schedule.id, fire) in made:
                 continue
