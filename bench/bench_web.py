@@ -200,7 +200,8 @@ def main() -> int:
         )
         print(
             f"board {board_ms:.1f} ms, hold list {list_ms:.1f} ms: ratio of medians "
-            f"{board_ms / list_ms:.2f}, median ratio {board_ratio:.2f} (target <= 3)"
+            f"{board_ms / list_ms:.2f}, median ratio {board_ratio:.2f} (target <= 3): "
+            f"{'ok' if board_ratio <= 3 else 'MISSED'}"
         )
         schedule = json.loads(
             client.request("GET", "/api/machines/holds/schedules/1", None, bearer)
@@ -264,7 +265,7 @@ def main() -> int:
         print(
             f"preview fragment {fragment_ms:.1f} ms, previewSchedule {api_ms:.1f} ms: "
             f"ratio of medians {fragment_ms / api_ms:.2f}, median ratio {preview_ratio:.2f} "
-            "(target <= 1.5)"
+            f"(target <= 1.5): {'ok' if preview_ratio <= 1.5 else 'MISSED'}"
         )
     finally:
         stop(process)
