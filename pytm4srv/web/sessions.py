@@ -123,6 +123,12 @@ def own_origins() -> set[str]:
 
 def safe_next(target: str | None) -> str:
     """A page to go to after signing in: a path of this service, never another host."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\", "/api/")):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/api/"))
+        and not any(char <= " " or char in "\\\x7f" for char in target)  # browsers drop some
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("web.board")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.users.models import User
 from pytm4srv.users.tokens import hash_token, new_token
+from tests.web.conftest import csrf_of
 
 
 def test_every_page_but_sign_in_needs_a_session(client):
@@ -308,3 +309,23 @@ def test_admins_rename_machines_with_the_api_rules(signed_in, admin, make_machin
     answer = browser.post(f"/machines/{lathe.id}/rename", {"name": "lathe 2"})
     assert answer.status_code == 302
     assert "lathe 2" in browser.get("/machines").data.decode()
+
+
+def test_sign_in_goes_back_only_to_a_page_of_the_service(browser, staff):
+    for target, expected in [
+        ("/down", "/down"),
+        ("//evil.example/", "/"),
+        ("/\t/evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/api/me", "/"),
+    ]:
+        browser.client.post("/signout", data={"csrf_token": browser.token()})
+        page = browser.client.get("/signin")
+        answer = browser.client.post(
+            "/signin",
+            query_string={"next": target},
+            data={"csrf_token": csrf_of(page.data), "token": staff.token},
+            headers={"Origin": "http://localhost"},
+        )
+        assert answer.status_code == 302 and answer.headers["Location"] == expected, target
