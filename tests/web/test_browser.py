@@ -398,3 +398,45 @@ def test_the_session_holds_no_token_and_a_rotated_token_ends_it(site, new_page):
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     log = site.live.log.read_text()
     assert token not in log
+
+
+def test_every_other_page_passes_axe_and_works_from_the_keyboard(site, new_page, axe_source):
+    machine = site.add_machine("Drill 6")
+    site.api(
+        "PUT",
+        "/api/machines/holds/schedules/",
+        {
+            "machine_id": machine,
+            "name": "Weekly",
+            "reason": "Oil",
+            "frequency": "W",
+            "time_of_day": "07:00",
+        },
+    )
+    site.api("PUT", "/api/machines/holds/", {"machine_id": machine, "reason": "Chuck"})
+    watched = new_page("UTC")
+    page = watched.page
+    sign_in(page, site, "ada")
+    for link in ("Schedules", "Subscribe", "Machines"):
+        page.get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        check_axe(page, axe_source, link)
+    page.get_by_role("link", name="Schedules", exact=True).click()
+    page.get_by_role("link", name="Weekly").click()
+    check_axe(page, axe_source, "schedule page")
+    page.get_by_role("button", name="Delete").click()
+    check_axe(page, axe_source, "confirmation")
+    # The keyboard alone: focus the confirmation's button and press Enter.
+    page.get_by_role("button", name="Delete").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("deleted.")).to_be_visible()
+    page.get_by_role("link", name="Subscribe").click()
+    page.get_by_role("button", name="Subscribe").click()
+    url = page.get_by_label("Your calendar address").input_value()
+    assert "/api/feed/" in url and url.endswith(".ics")
+    page.get_by_role("link", name="Machines").click()
+    page.get_by_label("Name").fill("Drill 7")
+    page.get_by_role("button", name="Add machine").click()
+    expect(page.get_by_role("rowheader", name="Drill 7")).to_be_visible()
+    page.get_by_role("button", name="Delete Drill 6").click()
+    expect(page.get_by_text("delete those first")).to_be_visible()
