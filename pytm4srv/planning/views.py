@@ -27,15 +27,16 @@ blp = Blueprint(
 
 #: The longest window one request may ask for: the calendar feed's (120 days).
 LONGEST = timedelta(days=120)
+#: The window without ``until``.
+DEFAULT_LENGTH = timedelta(days=7)
 INT32_MAX = 2**31 - 1
 
 
 class WindowQuerySchema(StrictSchema):
     since = Timestamp(
-        required=True, data_key="from", metadata={"description": "The window's first instant."}
+        data_key="from", metadata={"description": "The window's first instant; default: now."}
     )
     until = Timestamp(
-        required=True,
         metadata={
             "description": "The instant after the window (later than from, by 120 days at most)."
         },
@@ -50,12 +51,18 @@ class WindowQuerySchema(StrictSchema):
     @validates_schema
     def window_fits(self, data: dict[str, Any], **kwargs: Any) -> None:
         since, until = data.get("since"), data.get("until")
-        if since is None or until is None:
-            return
-        if until <= since:
-            raise ValidationError({"until": ["Must be later than from."]})
-        if until - since > LONGEST:
-            raise ValidationError({"until": ["Must be at most 120 days after from."]})
+        problem = window_problem(since or datetime.now(UTC), until) if until else None
+        if problem:
+            raise ValidationError({"until": [problem]})
+
+
+def window_problem(since: datetime, until: datetime) -> str | None:
+    """What is wrong with the window [since, until), if anything."""
+    if until <= since:
+        return "Must be later than from (default: now)."
+    if until - since > LONGEST:
+        return "Must be at most 120 days after from."
+    return None
 
 
 class PlannedFireSchema(StrictSchema):
@@ -109,11 +116,12 @@ class HoldWindow(MethodView):
     @blp.response(200, WindowSchema())
     def get(self, args: dict[str, Any]) -> Any:
         """A window's holds and planned fires, and the machines held at an instant (default now)."""
-        at = args.get("at") or datetime.now(UTC)
+        now = datetime.now(UTC)
+        at = args.get("at") or now
+        since = args.get("since") or now
+        until = args.get("until") or since + DEFAULT_LENGTH
         zone = current_app.config["ZONE"]
-        plan = window_plan(
-            db.session(), args["since"], args["until"], at, zone, args.get("machine")
-        )
+        plan = window_plan(db.session(), since, until, at, zone, args.get("machine"))
         held = [
             {"machine_id": machine_id, "until": plan.held[machine_id].until}
             for machine_id in sorted(plan.held)
