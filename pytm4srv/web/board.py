@@ -77,30 +77,40 @@ def week_board(session: Session, monday: date, zone: tzinfo, name_filter: str = 
             continue
         start, end, hold_id = hold["start"], hold["end"], hold["id"]
         local = start.astimezone(zone)
-        link = (
-            f'<a class="hold" href="{hold_link}{hold_id}">'
-            f"{local.hour:02d}:{local.minute:02d} {escape(hold['reason'])}</a>"
-        )
-        _place(row, (start.timestamp(), 0, hold_id, link), end, edges)
+        anchor, reason = f'<a class="hold" href="{hold_link}{hold_id}">', escape(hold["reason"])
+        at = f"{local.hour:02d}:{local.minute:02d}"
+        _place(row, (start.timestamp(), 0, hold_id), end, edges, anchor, at, f"{reason}</a>")
     for fire in plan.planned:
         row = rows.get(fire.machine_id)
         if row is None:
             continue
         local = fire.start.astimezone(zone)
-        link = (
-            f'<a class="planned" href="{schedule_link}{fire.schedule_id}">'
-            f'<span class="tag">planned</span> {local.hour:02d}:{local.minute:02d} '
-            f"{escape(fire.reason)}</a>"
-        )
-        _place(row, (fire.start.timestamp(), 1, fire.schedule_id, link), fire.end, edges)
+        anchor = f'<a class="planned" href="{schedule_link}{fire.schedule_id}">'
+        anchor += '<span class="tag">planned</span> '
+        at = f"{local.hour:02d}:{local.minute:02d}"
+        key = (fire.start.timestamp(), 1, fire.schedule_id)
+        _place(row, key, fire.end, edges, anchor, at, f"{escape(fire.reason)}</a>")
     for row in rows.values():
         row.days = [Markup("".join(entry[3] for entry in sorted(day))) for day in row.entries]
     return Board(monday, days, list(rows.values()))
 
 
-def _place(row: Row, entry: _Entry, end: datetime | None, edges: list[float]) -> None:
-    """Put ``entry`` in each day of ``row`` it is in effect on (``edges``: the days' bounds)."""
-    first = max(bisect_right(edges, entry[0]) - 1, 0)
+def _place(
+    row: Row,
+    key: tuple[float, int, int],
+    end: datetime | None,
+    edges: list[float],
+    anchor: str,
+    at: str,
+    rest: str,
+) -> None:
+    """Put a link in each day of ``row`` that its hold or fire is in effect on (``edges``: the
+    days' bounds): ``anchor`` + its start ``at`` + ``rest`` on the day it starts, "…" in place of
+    the start on the days it goes on."""
+    start = key[0]
+    first = max(bisect_right(edges, start) - 1, 0)
     last = 6 if end is None else min(bisect_left(edges, end.timestamp()) - 1, 6)
+    starts_here = start >= edges[0]
     for day in range(first, last + 1):
-        row.entries[day].append(entry)
+        shown = at if day == first and starts_here else "…"
+        row.entries[day].append((*key, f"{anchor}{shown} {rest}"))

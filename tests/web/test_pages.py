@@ -329,3 +329,19 @@ def test_sign_in_goes_back_only_to_a_page_of_the_service(browser, staff):
             headers={"Origin": "http://localhost"},
         )
         assert answer.status_code == 302 and answer.headers["Location"] == expected, target
+
+
+def test_a_hold_over_several_days_shows_its_start_then_goes_on(signed_in, staff, machine, session):
+    start = datetime(2027, 3, 2, 22, 15, tzinfo=UTC)  # a Tuesday
+    hold = MachineHold(
+        machine_id=machine.id, reason="rebuild", notes="", start=start, end=start + timedelta(2)
+    )
+    session.add(hold)
+    session.commit()
+    page = signed_in(staff).get("/?week=2027-03-01").data.decode()
+    row = page.split('<th scope="row">lathe</th>')[1].split("</tr>")[0]
+    cells = row.split("<td>")[1:]
+    link = f'<a class="hold" href="/holds/{hold.id}">'
+    assert [cell.count(link) for cell in cells] == [0, 1, 1, 1, 0, 0, 0]
+    assert f"{link}22:15 rebuild</a>" in cells[1]
+    assert f"{link}… rebuild</a>" in cells[2] and f"{link}… rebuild</a>" in cells[3]
