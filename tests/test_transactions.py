@@ -225,5 +225,5 @@ def test_every_view_declares_its_transaction(app: Flask) -> None:
             function = getattr(view_class, method.lower())
             if declared_mode(function) not in (READ, WRITE):
                 undeclared.append(f"{endpoint} {method}")
-    assert checked == {"health", "machines", "holds", "history", "me", "feed"}
+    assert checked == {"health", "machines", "holds", "history", "window", "me", "feed"}
     assert not undeclared

@@ -345,3 +345,12 @@ def test_a_hold_over_several_days_shows_its_start_then_goes_on(signed_in, staff,
     assert [cell.count(link) for cell in cells] == [0, 1, 1, 1, 0, 0, 0]
     assert f"{link}22:15 rebuild</a>" in cells[1]
     assert f"{link}… rebuild</a>" in cells[2] and f"{link}… rebuild</a>" in cells[3]
+
+
+def test_every_page_declares_its_transaction(app):
+    from pytm4srv.db import READ, declared_mode
+
+    pages = {name: view for name, view in app.view_functions.items() if name.startswith("web.")}
+    assert len(pages) >= 20
+    # The pages only read; their changes run in the API's views, which declare their own.
+    assert {name for name, view in pages.items() if declared_mode(view) != READ} == set()
