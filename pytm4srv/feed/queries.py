@@ -73,6 +73,16 @@ def feed_events(
 ) -> list[FeedEvent]:
     """The feed's events: holds first, in list order, then coming fires by start."""
     names = {id_: name for id_, name in session.execute(select(Machine.id, Machine.name))}
+    schedules = list(
+        session.scalars(
+            _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
+        )
+    )
+    # Every schedule's: a hold may have been moved to a machine its schedule does not hold.
+    schedule_names = {
+        id_: name
+        for id_, name in session.execute(select(MachineHoldSchedule.id, MachineHoldSchedule.name))
+    }
     hold = MachineHold
     rows = session.execute(
         select(
@@ -92,9 +102,13 @@ def feed_events(
     events = []
     made = set()
     for row in rows:
+        description = row.notes
         if row.schedule_id is not None and row.fire is not None:
             uid = fire_uid(row.schedule_id, row.fire)  # the UID its fire had, moved or not
             made.add(uid)
+            # The description its fire had, then the notes.
+            planned = _planned_by(schedule_names.get(row.schedule_id))
+            description = f"{planned}\n\n{row.notes}" if row.notes else planned
         else:
             uid = hold_uid(row.id)
         events.append(
@@ -103,15 +117,12 @@ def feed_events(
                 start=row.start,
                 end=row.end,
                 summary=f"{names.get(row.machine_id, row.machine_id)}: {row.reason}",
-                description=row.notes,
+                description=description,
                 confirmed=True,
                 modified=row.modified,
             )
         )
     fires = []
-    schedules = session.scalars(
-        _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
-    )
     for schedule in schedules:
         try:
             instants = planned_fires(schedule, zone, window.start - _TICK, window.end - _TICK)
@@ -128,13 +139,18 @@ def feed_events(
                     start=fire,
                     end=hold_end(fire, schedule.duration),
                     summary=f"{machine}: {schedule.reason}",
-                    description=f"Planned by the schedule {schedule.name!r}.",
+                    description=_planned_by(schedule.name),
                     confirmed=False,
                     modified=schedule.modified,
                 )
             )
     fires.sort(key=lambda event: (event.start, event.uid))
     return events + fires
+
+
+def _planned_by(schedule_name: str | None) -> str:
+    """The description of a schedule's fire, and of the hold made of it."""
+    return f"Planned by the schedule {schedule_name!r}."
 
 
 def validators(

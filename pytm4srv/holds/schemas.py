@@ -29,7 +29,7 @@ from pytm4srv.holds.models import (
     MachineHold,
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
-from pytm4srv.schemas import Id, StrictSchema, Text
+from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
 
 #: The machines' id column, found through the holds' foreign key: holds name machines without
 #: importing their package (which imports this one for a machine's status).
@@ -101,13 +101,13 @@ class HoldSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={"description": "The schedule that created it; null if created manually."},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
         metadata={"example": HOLD_EXAMPLE["reason"]},
     )
-    notes = Text(
+    notes = TextWithLines(
         max_length=NOTES_LENGTH,
         metadata={"description": "Defaults to empty.", "example": HOLD_PATCH_EXAMPLE["notes"]},
     )
@@ -226,7 +226,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         max_length=SCHEDULE_NAME_LENGTH,
         metadata={"example": SCHEDULE_EXAMPLE["name"]},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
