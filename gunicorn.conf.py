@@ -41,3 +41,17 @@ if os.environ.get("PYTM4SRV_CONTROL_SOCKET"):
     control_socket = os.environ["PYTM4SRV_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+
+def pre_request(worker: object, req: object) -> None:
+    """Hand gunicorn's request to the app, which may have to close its connection
+    (pytm4srv/serving.py)."""
+    from pytm4srv import serving
+
+    serving.hand_over(req)
+
+
+def post_request(worker: object, req: object, environ: object, resp: object) -> None:
+    from pytm4srv import serving
+
+    serving.release()
