@@ -11,6 +11,7 @@ from sqlalchemy import select
 from pytm4srv import db, recurrence
 from pytm4srv.fields import (
     INT32_MAX,
+    Bits,
     InstantSet,
     Minutes,
     QueryInstant,
@@ -30,6 +31,7 @@ from pytm4srv.holds.models import (
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
 from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
+from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 
 #: The machines' id column, found through the holds' foreign key: holds name machines without
 #: importing their package (which imports this one for a machine's status).
@@ -258,14 +260,16 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={"description": "1-based positions within each period (negative: from the "
                   "end); [] keeps every candidate. Ignored for H.", "example": []},
     )  # fmt: skip
-    months = StrictInteger(
+    months = Bits(
+        MONTH_NAMES,
+        ("March", "June"),
         load_default=PATTERN_DEFAULTS["months"],
-        validate=validate.Range(min=0, max=recurrence.ALL_MONTHS),
         metadata={"description": "Bitfield: bit 0 January ... bit 11 December.", "example": 4095},
     )
-    weekdays = StrictInteger(
+    weekdays = Bits(
+        WEEKDAY_NAMES,
+        ("Monday", "Thursday"),
         load_default=PATTERN_DEFAULTS["weekdays"],
-        validate=validate.Range(min=0, max=recurrence.ALL_WEEKDAYS),
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
