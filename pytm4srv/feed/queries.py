@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from pytm4srv.feed.calendar import FeedEvent
@@ -161,34 +161,44 @@ def validators(
     ETag: the count, ids and newest change of the holds shown, and the id, change and cursor of
     every schedule and the name of every machine shown, with the window and the zone.
     Last-Modified: the newest change to any hold or schedule of the machines shown, or deletion.
+    The statement is built once (per whether machines are named): a revalidation that finds
+    nothing new costs little more than this one query.
     """
+    params: dict[str, Any] = {"window_start": window.start, "window_end": window.end}
+    if machines:
+        params["machines"] = list(machines)
+    row = session.execute(_VALIDATORS[bool(machines)], params).one()
+    state = repr((window.start, sorted(machines), zone_name(zone), tuple(row[:5])))
+    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    known = [instant for instant in row[5:] if instant is not None]
+    return etag, max(known, default=window.start)
+
+
+def _validators_statement(of_machines: bool) -> Any:
+    """The aggregates of :func:`validators`, with the window (and the machines) as parameters."""
     hold, schedule = MachineHold, MachineHoldSchedule
-    shown_holds = select(hold.id, hold.modified).where(_holds_in(window, machines)).subquery()
+    named: Any = bindparam("machines", expanding=True)
+
+    def mine(stmt: Any, machine_id: Any) -> Any:
+        return stmt.where(machine_id.in_(named)) if of_machines else stmt
+
+    start: Any = bindparam("window_start", type_=MachineHold.start.type)
+    end: Any = bindparam("window_end", type_=MachineHold.start.type)
+    in_window = and_(or_(hold.end.is_(None), hold.end > start), hold.start < end)
+    shown_holds = mine(select(hold.id, hold.modified).where(in_window), hold.machine_id).subquery()
     parts = {
         "holds": select(func.count()).select_from(shown_holds),
         "hold_ids": select(func.sum(shown_holds.c.id)),
         "hold_change": select(func.max(shown_holds.c.modified)),
         "schedules": _joined(
-            _of_machines(
-                select(schedule.id, schedule.modified, schedule.last_fire),
-                schedule.machine_id,
-                machines,
-            )
+            mine(select(schedule.id, schedule.modified, schedule.last_fire), schedule.machine_id)
         ),
-        "machines": _joined(_of_machines(select(Machine.id, Machine.name), Machine.id, machines)),
-        "latest_hold": _of_machines(select(func.max(hold.modified)), hold.machine_id, machines),
-        "latest_schedule": _of_machines(
-            select(func.max(schedule.modified)), schedule.machine_id, machines
-        ),
+        "machines": _joined(mine(select(Machine.id, Machine.name), Machine.id)),
+        "latest_hold": mine(select(func.max(hold.modified)), hold.machine_id),
+        "latest_schedule": mine(select(func.max(schedule.modified)), schedule.machine_id),
         "latest_deletion": select(func.max(DeletionMark.at)),
     }
-    row = session.execute(
-        select(*(part.scalar_subquery().label(name) for name, part in parts.items()))
-    ).one()
-    state = repr((window.start, sorted(machines), zone_name(zone), tuple(row[:5])))
-    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    known = [instant for instant in row[5:] if instant is not None]
-    return etag, max(known, default=window.start)
+    return select(*(part.scalar_subquery().label(name) for name, part in parts.items()))
 
 
 def _joined(rows: Any) -> Any:
@@ -199,3 +209,7 @@ def _joined(rows: Any) -> Any:
     for text in texts[1:]:
         joined = joined + ":" + text
     return select(func.aggregate_strings(joined, ","))
+
+
+#: The statements of :func:`validators`: of every machine, and of the machines named.
+_VALIDATORS = {False: _validators_statement(False), True: _validators_statement(True)}
