@@ -282,6 +282,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     timezone = Text(
         load_default=PATTERN_DEFAULTS["timezone"],
         allow_none=True,
+        min_length=1,
         max_length=ZONE_NAME_LENGTH,
         metadata={
             "description": "IANA name of the zone time_of_day, weekdays and months are read in "

@@ -395,3 +395,10 @@ def test_a_bitfield_in_another_form_says_how_the_bits_count(
     (message,) = answer.json["errors"]["json"][field]
     assert words in message
     assert session.scalar(select(func.count()).select_from(MachineHoldSchedule)) == 0
+
+
+def test_an_empty_timezone_is_invalid_and_the_document_says_so(planner, body, client):
+    answer = planner.put(SCHEDULES, json=body | {"timezone": ""})
+    assert answer.status_code == 422 and list(answer.json["errors"]["json"]) == ["timezone"]
+    document = client.get("/api/openapi.json").json
+    assert document["components"]["schemas"]["Schedule"]["properties"]["timezone"]["minLength"] == 1
