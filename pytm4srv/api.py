@@ -23,13 +23,14 @@ import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Request, current_app, g, request, send_from_directory
+from flask import Flask, Request, Response, current_app, g, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from pytm4srv import serving
 from pytm4srv.errors import error_payload
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.schemas import ErrorSchema
@@ -58,7 +59,11 @@ class StrictParser(FlaskParser):
         if not data.strip():
             abort(400, message="The request body is empty; send a JSON object.")
         try:
-            return json.loads(data.decode())
+            return json.loads(data.decode(), object_pairs_hook=_unique_members)
+        except _RepeatedMember as repeated:
+            name = repeated.name
+            errors = {"json": {name: [f"Given more than once; send {name!r} once."]}}
+            abort(422, message="Invalid request body.", errors=errors)
         except UnicodeDecodeError:
             message = "The request body is not valid UTF-8."
         except json.JSONDecodeError as error:
@@ -74,6 +79,27 @@ class StrictParser(FlaskParser):
         g.setdefault(_QUERY_READ, True)
         _reject_repeated(req.args, schema)
         return super().load_querystring(req, schema)
+
+
+class _RepeatedMember(ValueError):
+    """A JSON object names one member twice (RFC 8259 says names SHOULD be unique; "last one
+    wins" would silently drop what a client sent)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict; _RepeatedMember for a name given twice."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _RepeatedMember(name)
+            seen.add(name)
+    return members
 
 
 #: Set on ``g`` once a schema of the operation has read the query string.
@@ -196,7 +222,7 @@ def _read_body() -> None:
     too_large = f"The request body is larger than {cap} bytes."
     try:
         data = request.get_data(cache=True)
-    except RequestEntityTooLarge:
+    except RequestEntityTooLarge:  # werkzeug read none of it
         abort(413, message=too_large)
     except HTTPException:
         raise  # the client went away (werkzeug's ClientDisconnected, a 400)
@@ -205,6 +231,23 @@ def _read_body() -> None:
     if cap is not None and request.content_length is None and len(data) >= cap:
         if request.environ["wsgi.input"].read(1):
             abort(413, message=too_large)
+    g.setdefault(_BODY_READ, True)
+
+
+#: Set on ``g`` once the whole request body was read.
+_BODY_READ = "pytm4srv_body_read"
+
+
+def _close_if_body_unread(response: Response) -> Response:
+    """An answer given before the request's whole body was read closes the connection: the
+    rest of the body would be read as the next request (pytm4srv/serving.py)."""
+    has_body = (
+        request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+    if has_body and not g.get(_BODY_READ):
+        response.headers["Connection"] = "close"
+        serving.close_connection()
+    return response
 
 
 def _limit_url_length() -> None:
@@ -279,6 +322,7 @@ def init_app(app: Flask) -> Api:
     _serve_swagger_ui(app)
     app.before_request(_limit_url_length)
     app.before_request(_read_body)
+    app.after_request(_close_if_body_unread)
 
     # apispec's type hint leaves out the None that its documentation allows (write it out).
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)  # type: ignore[arg-type]

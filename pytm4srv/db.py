@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -437,11 +438,21 @@ def read_session() -> Iterator[Session]:
 def write_session(*, lock_timeout: float | None = None) -> Iterator[Session]:
     """A session for a command that writes (commit it yourself); rolled back unless committed.
 
+    It first names the database on stderr (``database: URL``, any password masked), so that a
+    command run without the service's environment says which database it writes to.
+
     ``lock_timeout``: seconds each lock wait may last (``Database.open``); default, SQLite's
     busy timeout of commands (30 s) and no limit on PostgreSQL.
     """
-    with database().open(WRITE, lock_timeout=lock_timeout) as session:
+    handle = database()
+    print(f"database: {shown_url(handle.engine.url)}", file=sys.stderr, flush=True)
+    with handle.open(WRITE, lock_timeout=lock_timeout) as session:
         yield session
+
+
+def shown_url(url: str | URL) -> str:
+    """A database URL as it may be shown: the password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def is_lock_timeout(exc: BaseException) -> bool:

@@ -37,6 +37,28 @@ class StrictInteger(fields.Integer):
         return result
 
 
+class Bits(StrictInteger):
+    """A set of named things as the bits of an integer: ``names[0]`` is 1, ``names[1]`` 2, ...
+    Any other form (a list of names, a name) is invalid with a message that says how the bits
+    count, ``example`` (two of the names) worked out."""
+
+    def __init__(self, names: tuple[str, ...], example: tuple[str, str], **kwargs: Any) -> None:
+        values = {name: 1 << i for i, name in enumerate(names)}
+        scale = ", ".join(f"{name} = {value}" for name, value in list(values.items())[:3])
+        last = names[-1]
+        first, second = example
+        total = values[first] + values[second]
+        message = (
+            f"Must be an integer whose bits are the {len(names)} choices: {scale}, ... {last} = "
+            f"{values[last]}; so {first} and {second} = {total}."
+        )
+        super().__init__(
+            validate=validate.Range(min=0, max=2 ** len(names) - 1),
+            error_messages={"invalid": message},
+            **kwargs,
+        )
+
+
 class QueryInteger(fields.Integer):
     """An integer in a query string: ASCII decimal digits with an optional minus sign.
 
@@ -97,6 +119,44 @@ class Timestamp(fields.Field[datetime]):
             except ValueError as exc:
                 raise self.make_error("invalid") from exc
         raise self.make_error("invalid")
+
+
+#: An ISO 8601 instant whose offset's "+" arrived as a space (a "+" in a query string means one).
+_SPACE_FOR_PLUS = re.compile(r".*\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?")
+
+
+class QueryInstant(Timestamp):
+    """An instant in a query string: as :class:`Timestamp`, or the word ``now`` (the instant
+    the request is read). An offset whose ``+`` arrived as a space is named as such."""
+
+    default_error_messages = {
+        "plus": "The '+' of the UTC offset arrived as a space: in a query string a '+' means a "
+        "space, so send it as %2B (e.g. 2027-03-01T00:00:00%2B01:00), or use 'Z'.",
+    }
+    openapi: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "type": "number",
+                "minimum": MIN_UNIX,
+                "maximum": MAX_UNIX,
+                "description": "UNIX seconds",
+            },
+            {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
+            {
+                "type": "string",
+                "pattern": r"^-?[0-9]{1,11}(\.[0-9]{1,6})?$",
+                "description": "UNIX seconds",
+            },
+            {"type": "string", "enum": ["now"], "description": "the instant of the request"},
+        ],
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if value == "now":
+            return datetime.now(UTC)
+        if isinstance(value, str) and _SPACE_FOR_PLUS.fullmatch(value):
+            raise self.make_error("plus")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _looks_numeric(text: str) -> bool:

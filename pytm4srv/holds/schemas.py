@@ -11,8 +11,10 @@ from sqlalchemy import select
 from pytm4srv import db, recurrence
 from pytm4srv.fields import (
     INT32_MAX,
+    Bits,
     InstantSet,
     Minutes,
+    QueryInstant,
     QueryInteger,
     StrictInteger,
     TimeOfDay,
@@ -28,7 +30,8 @@ from pytm4srv.holds.models import (
     MachineHold,
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
-from pytm4srv.schemas import Id, StrictSchema, Text
+from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
+from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 
 #: The machines' id column, found through the holds' foreign key: holds name machines without
 #: importing their package (which imports this one for a machine's status).
@@ -100,13 +103,13 @@ class HoldSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={"description": "The schedule that created it; null if created manually."},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
         metadata={"example": HOLD_EXAMPLE["reason"]},
     )
-    notes = Text(
+    notes = TextWithLines(
         max_length=NOTES_LENGTH,
         metadata={"description": "Defaults to empty.", "example": HOLD_PATCH_EXAMPLE["notes"]},
     )
@@ -172,8 +175,8 @@ class HoldQuerySchema(PageQuerySchema):
         validate=validate.OneOf([0, 1]),
         metadata={"description": "1: only holds with an end; 0: only holds without one."},
     )
-    start_after = Timestamp(metadata={"description": "Only holds with start > this instant."})
-    end_before = Timestamp(
+    start_after = QueryInstant(metadata={"description": "Only holds with start > this instant."})
+    end_before = QueryInstant(
         metadata={"description": "Only holds with an end, at or before this instant."}
     )
     schedule = fields.List(
@@ -181,19 +184,19 @@ class HoldQuerySchema(PageQuerySchema):
         validate=validate.Length(max=MAX_FILTER_VALUES),
         metadata={"description": "Only holds made by these schedules (repeatable); 0: by none."},
     )
-    active_at = Timestamp(
+    active_at = QueryInstant(
         metadata={
             "description": "Only holds in effect at this instant: start <= T and (no end, or "
             "end > T)."
         }
     )
-    active_from = Timestamp(
+    active_from = QueryInstant(
         metadata={
             "description": "Only holds in effect at some instant from this one on: no end, or "
             "end > this instant. With active_until: earlier than it."
         }
     )
-    active_until = Timestamp(
+    active_until = QueryInstant(
         metadata={"description": "Only holds in effect at some instant before this one: start < T."}
     )
 
@@ -230,7 +233,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         max_length=SCHEDULE_NAME_LENGTH,
         metadata={"example": SCHEDULE_EXAMPLE["name"]},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
@@ -262,14 +265,16 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={"description": "1-based positions within each period (negative: from the "
                   "end); [] keeps every candidate. Ignored for H.", "example": []},
     )  # fmt: skip
-    months = StrictInteger(
+    months = Bits(
+        MONTH_NAMES,
+        ("March", "June"),
         load_default=PATTERN_DEFAULTS["months"],
-        validate=validate.Range(min=0, max=recurrence.ALL_MONTHS),
         metadata={"description": "Bitfield: bit 0 January ... bit 11 December.", "example": 4095},
     )
-    weekdays = StrictInteger(
+    weekdays = Bits(
+        WEEKDAY_NAMES,
+        ("Monday", "Thursday"),
         load_default=PATTERN_DEFAULTS["weekdays"],
-        validate=validate.Range(min=0, max=recurrence.ALL_WEEKDAYS),
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
@@ -282,6 +287,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     timezone = Text(
         load_default=PATTERN_DEFAULTS["timezone"],
         allow_none=True,
+        min_length=1,
         max_length=ZONE_NAME_LENGTH,
         metadata={
             "description": "IANA name of the zone time_of_day, weekdays and months are read in "
@@ -385,7 +391,7 @@ class PreviewQuerySchema(StrictSchema):
             "holds) instead of numbers."
         },
     )
-    start = Timestamp(
+    start = QueryInstant(
         metadata={
             "description": "List instants strictly after this one. Default: the stored "
             "schedule's cursor with id, else now."

@@ -13,7 +13,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from pytm4srv import db
 from pytm4srv.api import Blueprint
 from pytm4srv.db import reads
-from pytm4srv.fields import QueryInteger, Timestamp
+from pytm4srv.fields import QueryInstant, QueryInteger, Timestamp
 from pytm4srv.holds.schemas import MAX_FILTER_VALUES, HoldSchema
 from pytm4srv.planning.window import window_plan
 from pytm4srv.schemas import StrictSchema
@@ -33,15 +33,16 @@ INT32_MAX = 2**31 - 1
 
 
 class WindowQuerySchema(StrictSchema):
-    since = Timestamp(
+    since = QueryInstant(
         data_key="from", metadata={"description": "The window's first instant; default: now."}
     )
-    until = Timestamp(
+    until = QueryInstant(
         metadata={
-            "description": "The instant after the window (later than from, by 120 days at most)."
+            "description": "The instant after the window (later than from, by 120 days at "
+            "most); default: 7 days after from."
         },
     )
-    at = Timestamp(metadata={"description": "The instant `held` is about; default: now."})
+    at = QueryInstant(metadata={"description": "The instant `held` is about; default: now."})
     machine = fields.List(
         QueryInteger(validate=validate.Range(min=1, max=INT32_MAX)),
         validate=validate.Length(max=MAX_FILTER_VALUES),
