@@ -214,6 +214,34 @@ def test_sign_in_board_filter_and_down_now(site, new_page, axe_source):
             "anchor": int((now - timedelta(days=1)).timestamp()),
         },
     )
+    # More of a shop, for the screenshot: a hold over days, a weekly schedule.
+    grinder, oven = site.add_machine("Grinder 3"), site.add_machine("Oven 5")
+    monday = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), UTC)
+    site.api(
+        "PUT",
+        "/api/machines/holds/",
+        {
+            "machine_id": grinder,
+            "reason": "Wheel change",
+            "start": int((monday + timedelta(days=2, hours=8)).timestamp()),
+            "end": int((monday + timedelta(days=4, hours=11)).timestamp()),
+        },
+    )
+    site.api(
+        "PUT",
+        "/api/machines/holds/schedules/",
+        {
+            "machine_id": oven,
+            "name": "Bake-out",
+            "reason": "Bake-out",
+            "frequency": "W",
+            "weekdays": 2 | 8,
+            "time_of_day": "14:00",
+            "timezone": "Europe/Berlin",
+            "duration": 120,
+            "anchor": int((now - timedelta(days=14)).timestamp()),
+        },
+    )
     watched = new_page("Europe/Berlin")
     page = watched.page
     response = page.goto(site.base + "/signin")
