@@ -15,7 +15,6 @@ from flask import (
     current_app,
     flash,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -33,7 +32,7 @@ from pytm4srv.holds.schemas import PreviewSchema
 from pytm4srv.machines.models import Machine
 from pytm4srv.machines.queries import held_at
 from pytm4srv.summary import describe
-from pytm4srv.users.models import PLANNING_ROLES, Role
+from pytm4srv.users.models import PLANNING_ROLES, Role, User
 from pytm4srv.web import csrf, forms, sessions
 from pytm4srv.web.api_calls import Answer, call
 from pytm4srv.web.board import week_board
@@ -292,8 +291,6 @@ def _hold_page(shown: dict[str, Any], history: list[dict[str, Any]]) -> Any:
 
 
 def _user_names(ids: list[int | None]) -> dict[int, str]:
-    from pytm4srv.users.models import User
-
     wanted = {user_id for user_id in ids if user_id is not None}
     if not wanted:
         return {}
@@ -509,8 +506,7 @@ def subscribe() -> Any:
         if not answer.ok:
             abort(answer.status, answer.message)
         url = answer.body["url"]
-    response = make_response(render_template("web/subscribe.html", url=url))
-    return response
+    return render_template("web/subscribe.html", url=url)
 
 
 @bp.route("/machines", methods=["GET", "POST"])
