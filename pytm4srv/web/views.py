@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response
 
 from pytm4srv import db, recurrence
 from pytm4srv.db import reads
+from pytm4srv.holds.models import MachineHoldSchedule
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, PATTERN_FIELDS, pattern_of, zone_name
 from pytm4srv.holds.schemas import PreviewSchema
 from pytm4srv.machines.models import Machine
@@ -280,9 +281,16 @@ def hold(hold_id: int) -> Any:
 def _hold_page(shown: dict[str, Any], history: list[dict[str, Any]]) -> Any:
     names = machine_names()
     users = _user_names([entry["user_id"] for entry in history] + [shown["user_id"]])
+    schedule_name = None
+    if shown["schedule_id"] is not None:
+        by_id = select(MachineHoldSchedule.name).where(
+            MachineHoldSchedule.id == shown["schedule_id"]
+        )
+        schedule_name = db.session().scalar(by_id)
     return render_template(
         "web/hold.html",
         hold=shown,
+        schedule_name=schedule_name,
         history=history,
         machine=names.get(shown["machine_id"], shown["machine_id"]),
         users=users,

@@ -354,3 +354,22 @@ def test_every_page_declares_its_transaction(app):
     assert len(pages) >= 20
     # The pages only read; their changes run in the API's views, which declare their own.
     assert {name for name, view in pages.items() if declared_mode(view) != READ} == set()
+
+
+def test_a_hold_page_names_its_schedule(signed_in, staff, machine, make_schedule, session):
+    schedule = make_schedule(name="Nightly <check>")
+    start = datetime(2027, 1, 5, 8, tzinfo=UTC)
+    hold = MachineHold(
+        machine_id=machine.id,
+        reason="maintenance",
+        notes="",
+        start=start,
+        end=None,
+        schedule_id=schedule.id,
+        fire=start,
+    )
+    session.add(hold)
+    session.commit()
+    page = signed_in(staff).get(f"/holds/{hold.id}").data.decode()
+    assert f'<a href="/schedules/{schedule.id}">Nightly &lt;check&gt;</a>' in page
+    assert "No recorded change (made by its schedule)." in page
