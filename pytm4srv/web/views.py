@@ -112,7 +112,8 @@ def page_context() -> dict[str, Any]:
     return {
         "zone_name": page_zone_name(),
         "zone_options": zone_options,
-        "zone_told": zone_known_to_browser(),
+        # A page answering a form is never shown again to tell the zone (that would post again).
+        "zone_told": zone_known_to_browser() or request.method != "GET",
         "wall": wall,
     }
 
