@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import Caller
+
+
+def next_spring_forward() -> datetime:
+    """Midnight UTC of the next day on which Europe/Berlin's clocks skip 02:00-03:00 (the last
+    Sunday of March), a day ahead at least: a preview from now reaches it among its first fires
+    of "Sundays in March and April"."""
+    today = datetime.now(UTC).date()
+    for year in (today.year, today.year + 1):
+        day = date(year, 3, 31)
+        day -= timedelta(days=(day.weekday() - 6) % 7)
+        if day > today:
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    raise AssertionError("unreachable")
+
 
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -29,6 +29,7 @@ from pytm4srv.users.models import Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 from tests.conftest import REPO, migrated_database
 from tests.live import Live, call, gunicorn
+from tests.web.conftest import next_spring_forward
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -320,7 +321,7 @@ def test_schedule_form_previews_live_then_saves_and_skips(site, new_page, axe_so
     site.api(
         "PUT",
         "/api/machines/holds/",
-        {"machine_id": machine, "reason": "Door seal", "start": "2027-03-28T00:00:00+00:00"},
+        {"machine_id": machine, "reason": "Door seal", "start": next_spring_forward().isoformat()},
     )
     watched = new_page("Europe/Berlin")
     page = watched.page
@@ -344,7 +345,7 @@ def test_schedule_form_previews_live_then_saves_and_skips(site, new_page, axe_so
     expect(preview).to_contain_text(
         "Every week on Sunday in March and April at 02:30 (Europe/Berlin), for 1 hour 30 minutes"
     )
-    expect(preview.get_by_text("shifted")).to_be_visible()  # 2027-03-28 02:30 does not exist
+    expect(preview.get_by_text("shifted")).to_be_visible()  # 02:30 does not exist that day
     expect(preview.get_by_role("link", name="conflict").first).to_be_visible()
     page.get_by_label("Time of day").fill("27:00")
     expect(preview).to_contain_text("time_of_day")

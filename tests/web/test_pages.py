@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.users.models import User
 from pytm4srv.users.tokens import hash_token, new_token
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, next_spring_forward
 
 
 def test_every_page_but_sign_in_needs_a_session(client):
@@ -186,8 +186,8 @@ def test_the_schedule_preview_shows_summary_shifts_and_conflicts(
         machine_id=machine.id,
         reason="r",
         notes="",
-        start=datetime(2027, 3, 28, 0, tzinfo=UTC),
-        end=datetime(2027, 3, 29, tzinfo=UTC),
+        start=next_spring_forward(),
+        end=next_spring_forward() + timedelta(days=1),
     )
     session.add(hold)
     session.commit()
@@ -209,7 +209,7 @@ def test_the_schedule_preview_shows_summary_shifts_and_conflicts(
     page = browser.post("/schedules/preview", form).data.decode()
     assert "Every day on Sunday" in page or "Sunday" in page
     assert "Europe/Berlin" in page
-    assert "shifted" in page  # 2027-03-28 02:30 does not exist in Berlin
+    assert "shifted" in page  # 02:30 does not exist in Berlin that day
     assert f'href="/holds/{hold.id}"' in page and "conflict" in page
     bad = browser.post("/schedules/preview", form | {"time_of_day": "25:00"}).data.decode()
     assert "time_of_day" in bad
