@@ -100,8 +100,11 @@ def _pattern_problems(values: dict[str, Any]) -> dict[str, str]:
     problems = {}
     for name in PATTERN_FIELDS:
         value = values[name]
+        probe = _PROBE | {name: value}
+        if name == "times_of_day" and isinstance(value, tuple) and value:
+            probe["time_of_day"] = min(value, key=str)  # the earliest, if they are times
         try:
-            recurrence.Pattern(**(_PROBE | {name: value}))
+            recurrence.Pattern(**probe)
         except ValueError as exc:
             problems[name] = f"{exc} (stored: {_shown(value)})"
         except TypeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
 from pytm4srv import db, recurrence
 from pytm4srv.fields import (
@@ -288,10 +288,27 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
-        required=True,
         metadata={
-            "description": "Local time in the schedule's zone, 'HH:MM' or 'HH:MM:SS'.",
+            "description": "Local time in the schedule's zone, 'HH:MM' or 'HH:MM:SS': the "
+            "earliest of times_of_day. Sent alone, it sets times_of_day to this one time.",
             "example": SCHEDULE_EXAMPLE["time_of_day"],
+        },
+    )
+    times_of_day = fields.List(
+        TimeOfDay(),
+        validate=validate.Length(min=1, max=recurrence.MAX_TIMES_OF_DAY),
+        metadata={
+            "description": "Every local time a selected date fires at (1 to "
+            f"{recurrence.MAX_TIMES_OF_DAY}, distinct; for H their minutes and seconds); "
+            "answered ascending.",
+            "example": ["06:00", "18:00"],
+        },
+    )
+    until = Timestamp(
+        allow_none=True,
+        metadata={
+            "description": "No fire instant is later than this; null: no end.",
+            "example": None,
         },
     )
     timezone = Text(
@@ -355,6 +372,33 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         },
     )
 
+    @validates("times_of_day")
+    def distinct_times(self, value: list[Any], **kwargs: Any) -> None:
+        if len(set(value)) != len(value):
+            raise ValidationError("Each time of day must be given once.")
+
+    @validates_schema
+    def consistent_times(self, data: dict[str, Any], partial: Any = None, **kwargs: Any) -> None:
+        """``time_of_day`` sent with ``times_of_day`` must be their earliest; a new schedule
+        needs one of them (a preview does with no stored schedule to start from)."""
+        times, first = data.get("times_of_day"), data.get("time_of_day")
+        if times and first is not None and first != min(times):
+            raise ValidationError(
+                {"time_of_day": ["Must be the earliest of times_of_day (or left out)."]}
+            )
+        if not partial and first is None and not times:
+            raise ValidationError({"time_of_day": ["Required (or times_of_day)."]})
+
+    @post_load
+    def both_times(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Either time field sets both: ``time_of_day`` is the earliest of ``times_of_day``."""
+        if data.get("times_of_day"):
+            data["times_of_day"] = tuple(sorted(data["times_of_day"]))
+            data["time_of_day"] = data["times_of_day"][0]
+        elif data.get("time_of_day") is not None:
+            data["times_of_day"] = (data["time_of_day"],)
+        return data
+
     @validates("timezone")
     def zone_exists(self, value: str | None, **kwargs: Any) -> None:
         if value is not None and not recurrence.is_zone_name(value):
@@ -382,6 +426,8 @@ class PreviewSchema(ScheduleSchema):
         """Without ``id`` there is no stored schedule to take the pattern's core from."""
         if "id" not in data:
             missing = [name for name in ("frequency", "time_of_day") if name not in data]
+            if "times_of_day" in data:
+                missing = [name for name in missing if name != "time_of_day"]
             if missing:
                 raise ValidationError({name: ["Required without id."] for name in missing})
 
