@@ -218,7 +218,8 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     values["summary"] = None
     if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
-        values["summary"] = describe(pattern, zone_shown, schedule.duration)
+        shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
+        values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)
     return values
 
 
