@@ -37,7 +37,7 @@ from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.feed import calendar as feed_calendar
 from pytm4srv.feed import queries
-from pytm4srv.feed.views import new_feed_secret
+from pytm4srv.feed.secrets import new_feed_secret
 from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule, Role, User
 from pytm4srv.users.tokens import hash_token, new_token

@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from pytm4srv.errors import error_payload
+from pytm4srv.fields import INT32_MAX
 from pytm4srv.schemas import ErrorSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,32 +44,29 @@ class StrictParser(FlaskParser):
         "querystring": ma.RAISE,
     }
 
-    def _raw_load_json(self, req: Request) -> Any:
+    def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        """The body as JSON, or a 400 that says why not.
+
+        webargs' own ``load_json`` rests on hooks it keeps private, for its parsers alone; it
+        invites a parser of its own to replace ``load_json`` instead, as this one does. A body
+        that is absent, empty or not JSON is an error here, where webargs reads it as missing.
+        """
         if not req.is_json:
             abort(400, message="The request body must be JSON (Content-Type: application/json).")
-        if not req.get_data(cache=True).strip():
+        data = req.get_data(cache=True)
+        if not data.strip():
             abort(400, message="The request body is empty; send a JSON object.")
         try:
-            return super()._raw_load_json(req)
-        except json.JSONDecodeError:
-            raise  # webargs answers it: _handle_invalid_json_error
-        except (RecursionError, ValueError):
-            # Nesting too deep for the parser, or an integer literal longer than Python
-            # converts (4300 digits): errors webargs does not expect, so they would be 500s.
-            abort(400, message="The request body is not JSON that this service can read.")
-
-    def _handle_invalid_json_error(
-        self,
-        error: json.JSONDecodeError | UnicodeDecodeError,
-        req: Request,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        if isinstance(error, json.JSONDecodeError):
+            return json.loads(data.decode())
+        except UnicodeDecodeError:
+            message = "The request body is not valid UTF-8."
+        except json.JSONDecodeError as error:
             where = f"line {error.lineno}, column {error.colno}"
             message = f"The request body is not valid JSON: {error.msg} at {where}."
-        else:
-            message = "The request body is not valid UTF-8."
+        except (RecursionError, ValueError):
+            # Nesting too deep for the parser, or an integer literal longer than Python
+            # converts (4300 digits).
+            abort(400, message="The request body is not JSON that this service can read.")
         abort(400, message=message, messages={"json": [message]})
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
@@ -100,6 +98,9 @@ def _reject_repeated(args: MultiDict[str, str], schema: ma.Schema) -> None:
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+    # No operation uses flask-smorest's pagination (the hold list pages with a Link header): if
+    # one did, it would add no X-Pagination header.
+    PAGINATION_HEADER_NAME = None
 
     def response(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         """flask-smorest's ``response``, which every operation has, innermost of its decorators
@@ -134,10 +135,6 @@ class Api(flask_smorest.Api):
 
     def handle_http_exception(self, error: Any) -> Any:
         return error_payload(error)
-
-    def _register_pagination_header(self) -> None:
-        """No pagination header or its PaginationMetadata schema: the hold list pages with a
-        Link header (documented on it), not flask-smorest's pagination."""
 
 
 def _response(status: int) -> str:
@@ -218,9 +215,17 @@ def _limit_url_length() -> None:
         abort(414, message=f"The URL is longer than {cap} characters.")
 
 
-def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
-    """OpenAPI component name: the class name less "Schema", "Patch" for a partial schema."""
+def schema_name(schema: type[ma.Schema] | ma.Schema) -> str | None:
+    """OpenAPI component name: the class name less "Schema", "Patch" for a partial schema.
+
+    None (apispec then writes the schema out where it is used) for a schema that is not the
+    service's: flask-smorest's PaginationMetadata, which it registers for its ``X-Pagination``
+    header whether or not an operation pages that way; none does (the hold list pages with a
+    Link header), so the document does not show it.
+    """
     cls = schema if isinstance(schema, type) else type(schema)
+    if not cls.__module__.startswith(f"{__package__}."):
+        return None
     name = cls.__name__.removesuffix("Schema")
     if not isinstance(schema, type) and schema.partial:
         name += "Patch"
@@ -249,6 +254,18 @@ class DecimalIntegerConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
+def id_in_path(name: str) -> str:
+    """The part of a URL rule that takes the id ``name``: ASCII digits, at most the largest id
+    (a larger number names nothing: 404, not a database error)."""
+    return f"<int(max={INT32_MAX}):{name}>"
+
+
+#: URL rule parts of the ids in paths, shared by the blueprints whose routes name the same object.
+MACHINE_ID = id_in_path("machine_id")
+HOLD_ID = id_in_path("hold_id")
+SCHEDULE_ID = id_in_path("schedule_id")
+
+
 def init_app(app: Flask) -> Api:
     """Attach the REST API, its OpenAPI document and its docs page to ``app``."""
     app.config.setdefault("API_TITLE", "pytm4srv holds API")
@@ -262,7 +279,8 @@ def init_app(app: Flask) -> Api:
     app.before_request(_limit_url_length)
     app.before_request(_read_body)
 
-    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+    # apispec's type hint leaves out the None that its documentation allows (write it out).
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)  # type: ignore[arg-type]
     spec_kwargs = {
         "marshmallow_plugin": plugin,
         "extra_plugins": [ErrorResponses()],

@@ -343,8 +343,9 @@ WATCHDOG = Watchdog()
 #
 # Views declare their mode with ``@reads`` / ``@writes``; the request's one session (the token
 # lookup, the schema's checks and the view share it) opens in that mode on first use of
-# ``session()``. Commands and the materializer open theirs with ``read_session()`` /
-# ``write_session()``. Both roads go through ``Database.open``.
+# ``session()``. Commands open theirs with ``read_session()`` / ``write_session()`` (``flask holds
+# materialize`` opens the write session that ``materialize()`` is given). Both roads go through
+# ``Database.open``.
 
 READ = "read"
 WRITE = "write"

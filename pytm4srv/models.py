@@ -3,13 +3,14 @@
 from pytm4srv.db import Base
 from pytm4srv.feed.models import FeedSecret
 from pytm4srv.history.models import HistoryEntry
-from pytm4srv.holds.models import DeletionMark, MachineHold, MachineHoldSchedule
+from pytm4srv.holds.models import DeletedFire, DeletionMark, MachineHold, MachineHoldSchedule
 from pytm4srv.idempotency import IdempotencyKey
 from pytm4srv.machines.models import Machine
 from pytm4srv.users.models import Role, User
 
 __all__ = [
     "Base",
+    "DeletedFire",
     "DeletionMark",
     "FeedSecret",
     "HistoryEntry",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pytm4srv.feed.views import new_feed_secret
+from pytm4srv.feed.secrets import new_feed_secret
 from pytm4srv.models import MachineHold, MachineHoldSchedule
 from tests.test_errors import assert_envelope
 

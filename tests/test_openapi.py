@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from jsonschema.exceptions import ValidationError
@@ -15,6 +16,7 @@ from pytm4srv.models import Machine
 from tests.test_auth import ROLE_MATRIX, request_for
 
 METHODS = {"get", "put", "post", "patch", "delete"}
+README = Path(__file__).parent.parent / "README.md"
 HOLDS = "/api/machines/holds/"
 SCHEDULES = "/api/machines/holds/schedules/"
 PREVIEW = "/api/machines/holds/schedules/previewSchedule"
@@ -296,8 +298,14 @@ def test_every_example_validates_against_its_schema(spec):
 
 
 def test_examples_of_the_creating_puts_are_accepted_by_the_app(spec, admin, session):
-    session.add(Machine(id=1, name="CNC mill 3"))  # the examples' machine
+    # The examples' machine 1, named as the README's first steps name the first machine.
+    (first_machine,) = re.findall(r'machines create "([^"]+)"', README.read_text())
+    session.add(Machine(id=1, name=first_machine))
     session.commit()
+
+    name = spec["components"]["schemas"]["Machine"]["properties"]["name"]["example"]
+    machine = admin.put("/api/machines/", json={"name": name})
+    assert machine.status_code == 201, machine.json
 
     def example(path, method):
         return spec["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
@@ -313,6 +321,21 @@ def test_examples_of_the_creating_puts_are_accepted_by_the_app(spec, admin, sess
     assert patch.status_code == 200, patch.json
     preview = admin.post(PREVIEW, json=example(PREVIEW, "post"))
     assert preview.status_code == 200 and len(preview.json) == 1
+
+
+def test_the_example_schedule_is_what_the_service_answers_for_it(spec, admin, machine):
+    """The Schedule's field examples make one schedule: its summary is the service's, and its
+    anchor, last_fire and next_fire are three consecutive fires of it."""
+    properties = spec["components"]["schemas"]["Schedule"]["properties"]
+    example = {name: field["example"] for name, field in properties.items() if "example" in field}
+    sent = {name: value for name, value in example.items() if not properties[name].get("readOnly")}
+    sent["machine_id"] = machine.id
+    answer = admin.put(SCHEDULES, json=sent)
+    assert answer.status_code == 201, answer.json
+    assert answer.json["summary"] == example["summary"]
+    fires = admin.post(f"{PREVIEW}?count=3&start={example['anchor'] - 1}", json=sent)
+    assert fires.status_code == 200, fires.json
+    assert fires.json == [example["anchor"], example["last_fire"], example["next_fire"]]
 
 
 def test_optional_query_parameters_have_no_example(spec):
@@ -331,6 +354,13 @@ def test_every_schema_of_the_document_is_used(spec):
     for name in schemas:
         assert f'"#/components/schemas/{name}"' in text, name
     assert "PaginationMetadata" not in schemas
+
+
+def test_the_creating_puts_document_the_idempotency_key_and_only_they(spec):
+    creating = {("/api/machines/holds/", "put"), ("/api/machines/holds/schedules/", "put")}
+    for path, method, operation in operations(spec):
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == (["Idempotency-Key"] if (path, method) in creating else []), path
 
 
 def test_operator_endpoints_are_documented(spec):

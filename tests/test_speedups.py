@@ -15,20 +15,17 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-import flask
 import marshmallow as ma
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import fields, missing
 from sqlalchemy import select
-from webargs.flaskparser import FlaskParser
 
-from pytm4srv.api import StrictParser
 from pytm4srv.fields import StrictInteger, Timestamp
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.schemas import HoldSchema, ScheduleSchema
-from pytm4srv.machines.views import MachineSchema
+from pytm4srv.machines.schemas import MachineSchema
 from pytm4srv.schemas import StrictSchema, Text
 from pytm4srv.speedups import PlannedDumpSchema, dump_plan, unchanged_type
 
@@ -525,22 +522,3 @@ def test_values_of_other_types_are_formatted_by_the_fields_as_marshmallow_does()
     }
     for obj in shapes(row):
         assert_same(HoldSchema().dump(obj), marshmallows_dump(HoldSchema(), obj))
-
-
-# -- webargs: StrictParser extends FlaskParser._raw_load_json (webargs pinned <8.8) -------------
-
-
-@pytest.mark.parametrize(
-    "body",
-    ['{"a": 1}', '{"a": [1, 2.5, "x", null, true]}', "[]", '"x"', '{"nested": {"b": {}}}'],
-)
-def test_the_strict_parser_reads_json_bodies_as_webargs_does(body):
-    app = flask.Flask(__name__)
-    with app.test_request_context(data=body, content_type="application/json"):
-        request = flask.request
-        assert StrictParser()._raw_load_json(request) == FlaskParser()._raw_load_json(request)
-
-
-def test_the_webargs_hook_the_strict_parser_extends_still_exists():
-    assert callable(FlaskParser._raw_load_json)
-    assert callable(FlaskParser._handle_invalid_json_error)

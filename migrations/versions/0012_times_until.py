@@ -5,7 +5,7 @@
 - ``until``: no fire of the schedule is later (NULL, every existing row: no end).
 
 Revision ID: 0012_times_until
-Revises: 0010_fire_and_ids
+Revises: 0011_replanning
 Create Date: 2026-12-07 07:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_times_until"
-down_revision = "0010_fire_and_ids"
+down_revision = "0011_replanning"
 branch_labels = None
 depends_on = None
 

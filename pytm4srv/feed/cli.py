@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from pytm4srv.db import write_session
-from pytm4srv.feed.views import FEED_PREFIX, new_feed_secret
+from pytm4srv.feed.secrets import feed_path, new_feed_secret
 from pytm4srv.users.models import User
 
 feed = AppGroup("feed", help="Calendar feeds of users.")
@@ -33,7 +33,7 @@ def new_url(name: str, base_url: str | None) -> None:
         secret = new_feed_secret(session, user_id)
         session.commit()
     click.echo(f"New calendar feed URL for {name!r} (shown once):")
-    click.echo(f"{base_url.rstrip('/')}{FEED_PREFIX}{secret}.ics")
+    click.echo(base_url.rstrip("/") + feed_path(secret))
 
 
 def init_app(app: Flask) -> None:

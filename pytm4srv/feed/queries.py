@@ -23,11 +23,10 @@ from typing import Any
 from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from pytm4srv import recurrence
 from pytm4srv.feed.calendar import FeedEvent
 from pytm4srv.fields import to_unix
 from pytm4srv.holds.models import DeletionMark, MachineHold, MachineHoldSchedule
-from pytm4srv.holds.schedules import cursor_of, pattern_of, zone_name
+from pytm4srv.holds.schedules import hold_end, planned_fires, zone_name
 from pytm4srv.machines.models import Machine
 
 BEFORE = timedelta(days=30)
@@ -114,11 +113,8 @@ def feed_events(
         _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
     )
     for schedule in schedules:
-        after = max(cursor_of(schedule.last_fire, schedule.created), window.start - _TICK)
         try:
-            instants = recurrence.fires_between(
-                pattern_of(schedule), schedule.anchor, zone, after, window.end - _TICK
-            )
+            instants = planned_fires(schedule, zone, window.start - _TICK, window.end - _TICK)
         except (TypeError, ValueError):
             continue  # a stored pattern the API would not accept: nothing to show of it
         machine = names.get(schedule.machine_id, schedule.machine_id)
@@ -130,7 +126,7 @@ def feed_events(
                 FeedEvent(
                     uid=uid,
                     start=fire,
-                    end=None if schedule.duration is None else fire + schedule.duration,
+                    end=hold_end(fire, schedule.duration),
                     summary=f"{machine}: {schedule.reason}",
                     description=f"Planned by the schedule {schedule.name!r}.",
                     confirmed=False,

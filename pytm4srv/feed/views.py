@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import fields, validate
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from werkzeug.http import is_resource_modified
 
 from pytm4srv import db
@@ -19,6 +18,7 @@ from pytm4srv.auth import current_user
 from pytm4srv.db import reads, writes
 from pytm4srv.feed import calendar, queries
 from pytm4srv.feed.models import FeedSecret
+from pytm4srv.feed.secrets import new_feed_secret
 from pytm4srv.fields import INT32_MAX, QueryInteger
 from pytm4srv.holds.schemas import MAX_FILTER_VALUES
 from pytm4srv.schemas import StrictSchema
@@ -29,9 +29,6 @@ me_blp = Blueprint("me", __name__, url_prefix="/api/me", description="The caller
 feed_blp = Blueprint(
     "feed", __name__, url_prefix="/api/feed", description="Secret calendar feeds (iCalendar)."
 )
-
-#: Where feed URLs live: no token needed there, and log lines mask what follows.
-FEED_PREFIX = "/api/feed/"
 
 
 class MeSchema(StrictSchema):
@@ -56,16 +53,6 @@ class FeedQuerySchema(StrictSchema):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def new_feed_secret(session: Any, user_id: int) -> str:
-    """Make the user's feed secret anew (192 random bits); the previous one stops working."""
-    secret = secrets.token_urlsafe(24)
-    session.execute(delete(FeedSecret).where(FeedSecret.user_id == user_id))
-    session.add(
-        FeedSecret(user_id=user_id, secret_hash=hash_token(secret), created=datetime.now(UTC))
-    )
-    return secret
 
 
 def feed_url(secret: str) -> str:

@@ -103,6 +103,27 @@ def deleted(session: Session, kind: str, object_id: int, user_id: int | None) ->
     _record(session, kind, object_id, user_id, DELETED, {})
 
 
+def deleted_many(
+    session: Session, kind: str, object_ids: Sequence[int], user_id: int | None
+) -> None:
+    """Record the deletion of each of ``object_ids``, in one statement."""
+    if not object_ids:
+        return
+    at = datetime.now(UTC)
+    rows: list[dict[str, Any]] = [
+        {
+            "object_kind": kind,
+            "object_id": object_id,
+            "at": at,
+            "user_id": user_id,
+            "action": DELETED,
+            "changes": {},
+        }
+        for object_id in object_ids
+    ]
+    session.execute(_INSERT, rows)
+
+
 def entries_of(session: Session, kind: str, object_id: int) -> Sequence[RowMapping]:
     """The entries of one object, oldest first."""
     result = session.connection().execute(_OF_OBJECT, {"kind": kind, "id": object_id})

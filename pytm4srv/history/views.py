@@ -11,13 +11,12 @@ from marshmallow import fields
 from sqlalchemy import RowMapping, select
 
 from pytm4srv import db
-from pytm4srv.api import Blueprint
+from pytm4srv.api import HOLD_ID, SCHEDULE_ID, Blueprint
 from pytm4srv.db import reads
 from pytm4srv.fields import Timestamp
 from pytm4srv.history.entries import entries_of
 from pytm4srv.history.models import ACTIONS, HOLD, SCHEDULE
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
-from pytm4srv.holds.views import HOLD_ID, SCHEDULE_ID
 from pytm4srv.schemas import StrictSchema
 
 blp = Blueprint(

@@ -28,32 +28,34 @@ How it stays exactly-once and cheap (docs/MATERIALIZER.md has the operator's vie
   one whose holds the database refuses (the batch is then written one schedule at a time), one
   locked by another transaction for longer than the session's lock timeout. It is excluded
   from the due query for the rest of the run, so a row that stays due cannot hold the run up.
-- The engine starts from the cursor arithmetically, so the cost does not grow with a schedule's
+- Which holds a schedule's fires make, and where its cursor goes, is the planner's
+  (``schedules.plan``), the same one that re-plans a changed schedule's coming holds. The
+  engine starts from the cursor arithmetically, so the cost does not grow with a schedule's
   age. After a long outage the skipped fires are counted one by one only up to
-  :data:`SKIP_COUNT_LIMIT` per schedule; past that the count is a lower bound and the iteration
-  jumps straight to now - catch-up.
+  ``schedules.SKIP_COUNT_LIMIT`` per schedule; past that the count is a lower bound.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, and_, or_, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from pytm4srv import recurrence
 from pytm4srv.db import is_lock_timeout
 from pytm4srv.holds.models import MachineHoldSchedule
 from pytm4srv.holds.schedules import (
     PATTERN_FIELDS,
+    Plan,
     UnreadableSchedule,
     cursor_of,
-    pattern_of,
+    next_fire_zone,
+    plan,
+    shift,
     zone_name,
 )
 from pytm4srv.holds.writers import Batch, Writer
@@ -62,14 +64,6 @@ from pytm4srv.holds.writers import Batch, Writer
 BATCH_SIZE = 500
 #: ...of which the transaction processes only as many as make this many holds (at least one).
 HOLDS_PER_BATCH = 5000
-#: Skipped fires counted one by one per schedule; beyond, "skipped" is a lower bound.
-SKIP_COUNT_LIMIT = 1000
-
-_FIRST = datetime.min.replace(tzinfo=UTC)
-_LAST = datetime.max.replace(tzinfo=UTC)
-_TICK = timedelta(microseconds=1)
-_DAY = timedelta(days=1)
-
 _SCHEDULES = cast(Table, MachineHoldSchedule.__table__)
 #: What the run reads of a due schedule: the pattern, and what its holds and cursor need.
 _DUE_COLUMNS = tuple(
@@ -107,15 +101,6 @@ class Summary:
         return f"schedules={self.schedules} created={self.created} skipped={skipped}"
 
 
-@dataclass
-class _Plan:
-    starts: list[datetime] = field(default_factory=list)
-    skipped: int = 0
-    skipped_exact: bool = True
-    last_fire: datetime | None = None
-    next_fire: datetime | None = None
-
-
 def materialize(
     session: Session,
     now: datetime,
@@ -146,11 +131,11 @@ def materialize(
     summary is exactly what the run would do now, and nothing is written. It holds its locks
     (on SQLite, the write lock) until it ends.
     """
-    oldest = _shift(now, -catch_up)
-    until = _shift(now, horizon)
+    oldest = shift(now, -catch_up)
+    until = shift(now, horizon)
     name = zone_name(zone)
     dialect = session.get_bind().dialect.name
-    writer = Writer(dialect, name)
+    writer = Writer(dialect)
     summary = Summary()
     failed = summary.failed
     locked = "locked by another transaction " + (
@@ -172,21 +157,26 @@ def materialize(
                     session.commit()
                 return summary
             parts: list[tuple[int, Batch]] = []
-            plans: dict[int, _Plan] = {}
+            plans: dict[int, Plan] = {}
             holds = 0
             for row in rows:
                 schedule = cast(Mapping[str, Any], row._mapping)
+                cursor = cursor_of(row.last_fire, row.created)
                 try:
-                    plan = _plan(schedule, zone, oldest, until)
+                    made = plan(schedule, zone, cursor, until, oldest)
                 except Exception as exc:  # this row only: named, and the others go on
                     failed[row.id] = _reason(exc)
                     continue
                 part = Batch()
-                spans = [(start, _end(start, row.duration)) for start in plan.starts]
-                part.add_holds(row.machine_id, row.id, row.reason, spans)
-                part.move_cursor(row.id, plan.last_fire or row.last_fire, plan.next_fire)
+                part.add_holds(row.machine_id, row.id, row.reason, made.holds)
+                part.move_cursor(
+                    row.id,
+                    made.last_fire or row.last_fire,
+                    made.next_fire,
+                    next_fire_zone(row.timezone, zone),
+                )
                 parts.append((row.id, part))
-                plans[row.id] = plan
+                plans[row.id] = made
                 holds += len(part.holds)
                 if holds >= HOLDS_PER_BATCH:
                     break  # keep transactions short; the rest stay due for the next batch
@@ -330,108 +320,3 @@ def _due(
     if wait:
         return query.with_for_update()
     return query.with_for_update(skip_locked=True)
-
-
-def _plan(row: Mapping[str, Any], zone: tzinfo, oldest: datetime, until: datetime) -> _Plan:
-    """The fires one schedule takes in this run, and where its cursor goes.
-
-    ``zone`` is the service zone, for a schedule without one of its own. A fire in the schedule's
-    ``skip`` is taken like any other but gets no hold.
-    """
-    pattern = pattern_of(row)  # UnreadableSchedule names what the API would refuse
-    skip = frozenset(pattern.skip)
-    if skip:
-        pattern = dataclasses.replace(pattern, skip=())  # the cursor passes skipped fires too
-    anchor = row["anchor"]
-    cursor = cursor_of(row["last_fire"], row["created"])
-    plan = _Plan()
-    # Bounded by until: the engine then converts only the local times up to it.
-    fires = recurrence.iter_fires(pattern, anchor, zone, cursor, until)
-    fire = next(fires, None)
-    last_skipped = None
-    while fire is not None and fire < oldest:
-        if plan.skipped == SKIP_COUNT_LIMIT:
-            # Counting on would cost as much as the outage was long: jump to the window.
-            plan.skipped_exact = False
-            fires = recurrence.iter_fires(pattern, anchor, zone, oldest - _TICK, until)
-            fire = next(fires, None)
-            break
-        plan.skipped += 1
-        last_skipped = fire
-        fire = next(fires, None)
-    taken = None
-    while fire is not None:  # every fire left is in the window
-        if fire not in skip:
-            plan.starts.append(fire)
-        taken = fire
-        fire = next(fires, None)
-    # Every fire up to until is taken now, so the next one is the first after until.
-    plan.next_fire = _next_fire_after(pattern, skip, anchor, zone, until)
-    if taken is not None:
-        plan.last_fire = taken
-    elif plan.skipped:
-        plan.last_fire = (
-            last_skipped
-            if plan.skipped_exact
-            else _last_fire_before(pattern, anchor, zone, cursor, oldest)
-        )
-    return plan
-
-
-def _next_fire_after(
-    pattern: recurrence.Pattern,
-    skip: frozenset[datetime],
-    anchor: datetime,
-    zone: tzinfo,
-    after: datetime,
-) -> datetime | None:
-    """The first fire after ``after`` that is not in ``skip``. The day after is looked at
-    first, where a daily or hourly schedule's next fire is: far cheaper than an open-ended
-    look, which reads local times up to the end of the month (a daily schedule) or the day (an
-    hourly one)."""
-    soon = recurrence.fires_between(pattern, anchor, zone, after, _shift(after, _DAY))
-    fire = next((f for f in soon if f not in skip), None)
-    if fire is not None:
-        return fire
-    start = soon[-1] if soon else after
-    for fire in recurrence.iter_fires(pattern, anchor, zone, start):
-        if fire not in skip:
-            return fire
-    return None
-
-
-def _last_fire_before(
-    pattern: recurrence.Pattern, anchor: datetime, zone: tzinfo, after: datetime, before: datetime
-) -> datetime | None:
-    """The last fire f with after < f < before, looking back over doubling spans."""
-    span = timedelta(hours=1)
-    while True:
-        start = after if before - after <= span else before - span
-        fires = recurrence.fires_between(pattern, anchor, zone, start, before - _TICK)
-        if fires:
-            return fires[-1]
-        if start == after:
-            return None
-        span *= 2
-
-
-def _end(start: datetime, duration: timedelta | None) -> datetime | None:
-    """A hold's end: ``duration`` of elapsed time after its start.
-
-    An end past the last representable instant (9999-12-31 23:59:59.999999 UTC) becomes null:
-    "until someone ends it", which such a hold effectively is.
-    """
-    if duration is None:
-        return None
-    try:
-        return start + duration
-    except OverflowError:
-        return None
-
-
-def _shift(instant: datetime, delta: timedelta) -> datetime:
-    """``instant + delta``, clamped to the datetime range."""
-    try:
-        return instant + delta
-    except OverflowError:
-        return _LAST if delta > timedelta(0) else _FIRST

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Interval,
     String,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -152,6 +153,9 @@ class MachineHold(Base):
     #: The fire instant the materializer made this hold for (RFC 5545's RECURRENCE-ID); NULL
     #: for a hold made by hand. Unlike ``start``, nothing changes it.
     fire: Mapped[datetime | None]
+    #: True once a user changed a hold its schedule made: a change of the schedule then leaves
+    #: it as it is (docs/API.md, Changing a schedule).
+    by_hand: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: When the hold was created or last changed (``revisions.touch``); the calendar feed's
     #: LAST-MODIFIED and SEQUENCE.
     modified: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -205,8 +209,8 @@ class MachineHoldSchedule(Base):
     #: The last fire instant the materializer processed; NULL before the first.
     last_fire: Mapped[datetime | None]
     #: The first fire instant after the cursor that is not skipped; NULL when there is none. Kept
-    #: by the schedule views and the materializer (``pytm4srv.holds.schedules.refresh_next_fire``),
-    #: never by clients.
+    #: by the schedule views (``pytm4srv.holds.schedules.refresh_next_fire``) and by each
+    #: materializer run (with the cursor it moves), never by clients.
     next_fire: Mapped[datetime | None]
     #: The service zone ``next_fire`` was computed in, for a schedule without a ``timezone`` of
     #: its own; NULL for one with its own (its ``next_fire`` depends on no setting);
@@ -223,3 +227,14 @@ class DeletionMark(Base):
 
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     at: Mapped[datetime]
+
+
+class DeletedFire(Base):
+    """A fire of a schedule whose hold a user deleted: no change of the schedule makes it again."""
+
+    __tablename__ = "deleted_fires"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("machine_hold_schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    fire: Mapped[datetime] = mapped_column(primary_key=True)

@@ -1,5 +1,5 @@
-"""Read queries of holds: the list's filters, a single hold and a machine's status, as prebuilt
-Core statements.
+"""Read queries of holds: the list's filters, a single hold and a machine's holds at an instant,
+as prebuilt Core statements.
 
 Reads that only show holds fetch plain rows through Core, not ORM objects: a page of 1000 holds
 needs no identity map, and a single hold is read as fast as the driver allows. They are read as
@@ -29,7 +29,6 @@ The plans and their times at 1 000 000 holds: docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -37,8 +36,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     CompoundSelect,
-    Connection,
-    RowMapping,
     Select,
     bindparam,
     false,
@@ -52,7 +49,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from pytm4srv.holds.models import MachineHold
-from pytm4srv.machines.models import Machine
 
 HOLD_COLUMNS = tuple(MachineHold.__table__.columns)
 HOLD_BY_ID = select(*HOLD_COLUMNS).where(MachineHold.id == bindparam("hold_id"))
@@ -256,9 +252,8 @@ def _page(stmt: Any) -> ListStatement:
     return page
 
 
-# -- a machine's status --------------------------------------------------------------------------
+# -- a machine's holds at an instant (its status: pytm4srv.machines.queries) -------------------
 
-MACHINE_BY_ID = select(Machine.id, Machine.name).where(Machine.id == bindparam("machine_id"))
 _MACHINE = [MachineHold.machine_id == bindparam("machine_id")]
 #: A machine's holds in effect at ``active_at``, in list order (all of them: they are few).
 HELD_AT = _in_list_order(union_all(*_active_parts(_MACHINE, True, False, False, False)[:2]))
@@ -266,18 +261,6 @@ HELD_AT = _in_list_order(union_all(*_active_parts(_MACHINE, True, False, False, 
 NEXT_HOLD = _in_list_order(
     select(*HOLD_COLUMNS).where(*_MACHINE, MachineHold.start > ACTIVE_AT)
 ).limit(1)
-
-
-def machine_status(connection: Connection, machine_id: int, at: datetime) -> dict[str, Any] | None:
-    """Whether machine ``machine_id`` is held at ``at``, by which holds, and its next hold
-    (docs/API.md, Machine status); None when there is no such machine."""
-    machine = connection.execute(MACHINE_BY_ID, {"machine_id": machine_id}).mappings().first()
-    if machine is None:
-        return None
-    params = {"machine_id": machine_id, "active_at": at}
-    held: list[RowMapping] = list(connection.execute(HELD_AT, params).mappings())
-    following = connection.execute(NEXT_HOLD, params).mappings().first()
-    return {**machine, "held": bool(held), "active_holds": held, "next_hold": following}
 
 
 _SPAN_COLUMNS: tuple[Any, ...] = (MachineHold.id, MachineHold.start, MachineHold.end)

@@ -1,9 +1,21 @@
-"""The schedule domain, between stored schedules and the recurrence engine.
+"""The schedule domain: when a schedule fires, and what that makes.
 
-The pattern fields of a schedule are those of :class:`recurrence.Pattern`, listed once there: the
-columns the materializer reads, the preview's merge of stored and sent fields and the defaults all
-come from :data:`PATTERN_FIELDS`. The schedule views and the materializer both keep a schedule's
-stored ``next_fire`` with :func:`refresh_next_fire`.
+This module is the one owner of a schedule's rules; the views, the materializer, the
+re-planning of a changed schedule and the calendar feed ask it, and state none of them again:
+
+- the pattern of a stored schedule (:func:`pattern_of`, which checks a row the way the API
+  checks input), its cursor (:func:`cursor_of`) and its next fire (:func:`next_fire`,
+  :func:`refresh_next_fire`), and the service zone a next fire was computed in
+  (:func:`next_fire_zone`);
+- the holds its fires make, each ``start`` = the fire, ``end`` = :func:`hold_end`, in one
+  planner that the materializer's runs and the re-planning both use (:func:`plan`);
+- the fires shown as planned, not yet made into holds (:func:`planned_fires`);
+- the preview's merge of a stored schedule and the fields sent (:func:`preview_request`), the
+  preview and its details;
+- which changed fields reach a schedule's coming holds (:data:`REPLAN_FIELDS`).
+
+The pattern fields are those of :class:`recurrence.Pattern`, listed once there: the columns the
+materializer reads, the preview's merge and the defaults come from :data:`PATTERN_FIELDS`.
 
 A stored row the API would not have written (a value changed outside it) must not make a read
 fail: :func:`answer` then shows what it can, and :func:`refresh_next_fire` leaves the row for the
@@ -15,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, time, timedelta, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from sqlalchemy import inspect
@@ -36,7 +49,22 @@ PATTERN_DEFAULTS: dict[str, Any] = {
     if f.default is not dataclasses.MISSING
 }
 
+#: The fields whose change reaches a schedule's coming holds: those of its pattern, and what its
+#: holds are made of (docs/API.md, Changing a schedule).
+REPLAN_FIELDS: frozenset[str] = frozenset(PATTERN_FIELDS) | {
+    "anchor",
+    "duration",
+    "machine_id",
+    "reason",
+}
+
 _ZERO = timedelta(0)
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
+#: Skipped fires a plan counts one by one; beyond, its count is a lower bound.
+SKIP_COUNT_LIMIT = 1000
 
 #: The stored columns of a schedule, as answers show them.
 _COLUMNS = tuple(attribute.key for attribute in inspect(MachineHoldSchedule).column_attrs)
@@ -161,25 +189,163 @@ def next_fire_zone(timezone: str | None, zone: tzinfo) -> str | None:
 
 
 def refresh_next_fire(schedule: Any, zone: tzinfo) -> None:
-    """Store the schedule's first fire instant after its cursor that is not skipped, read in its
-    own zone, or in ``zone`` (the service's) when it has none.
+    """Store the schedule's :func:`next_fire` after its cursor, read in its own zone, or in
+    ``zone`` (the service's) when it has none.
 
     Called whenever a schedule is created or changed, so that the materializer's due query finds
     it (docs/MATERIALIZER.md, Design). A row that cannot be read is stored as due with the
     unknown zone: the next run takes it up, or names it.
     """
     try:
-        schedule.next_fire = _next_fire(schedule, zone)
+        schedule.next_fire = _next_fire_of(schedule, zone)
     except ValueError:
         schedule.next_fire, schedule.next_fire_zone = None, UNKNOWN_ZONE
     else:
         schedule.next_fire_zone = next_fire_zone(schedule.timezone, zone)
 
 
-def _next_fire(schedule: Any, zone: tzinfo) -> datetime | None:
+def _next_fire_of(schedule: Any, zone: tzinfo) -> datetime | None:
     cursor = cursor_of(schedule.last_fire, schedule.created)
-    fires = recurrence.next_fires(pattern_of(schedule), schedule.anchor, zone, cursor, 1)
-    return fires[0] if fires else None
+    return next_fire(pattern_of(schedule), schedule.anchor, zone, cursor)
+
+
+def next_fire(
+    pattern: recurrence.Pattern, anchor: datetime, zone: tzinfo, after: datetime
+) -> datetime | None:
+    """The first fire after ``after`` that is not skipped: the one a run takes next.
+
+    The day after is looked at first, where a daily or hourly schedule's next fire is: far
+    cheaper than an open-ended look, which reads local times up to the end of the month (a
+    daily schedule) or the day (an hourly one).
+    """
+    skip = frozenset(pattern.skip)
+    plain = dataclasses.replace(pattern, skip=()) if skip else pattern
+    soon = recurrence.fires_between(plain, anchor, zone, after, shift(after, _DAY))
+    fire = next((f for f in soon if f not in skip), None)
+    if fire is not None:
+        return fire
+    start = soon[-1] if soon else after
+    return next(recurrence.iter_fires(pattern, anchor, zone, start), None)
+
+
+def hold_end(start: datetime, duration: timedelta | None) -> datetime | None:
+    """The end of the hold a fire makes: ``duration`` of elapsed time after its start.
+
+    An end past the last representable instant (9999-12-31 23:59:59.999999 UTC) becomes null:
+    "until someone ends it", which such a hold effectively is.
+    """
+    if duration is None:
+        return None
+    try:
+        return start + duration
+    except OverflowError:
+        return None
+
+
+@dataclass
+class Plan:
+    """What a schedule's fires make in a span of time (:func:`plan`)."""
+
+    #: The holds to make, as ``(fire, end)``: each starts at its fire.
+    holds: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+    #: Fires older than the plan's ``oldest``, which make no hold.
+    skipped: int = 0
+    #: False when more than SKIP_COUNT_LIMIT fires were older: ``skipped`` is then a lower bound.
+    skipped_exact: bool = True
+    #: The last fire the plan passed (skipped or not); None when it passed none.
+    last_fire: datetime | None = None
+    #: The first fire after the plan's ``until`` that is not skipped.
+    next_fire: datetime | None = None
+
+
+def plan(
+    schedule: Mapping[str, Any] | Any,
+    zone: tzinfo,
+    after: datetime,
+    until: datetime,
+    oldest: datetime | None = None,
+) -> Plan:
+    """The holds a schedule's fires f with ``after`` < f <= ``until`` make, the materializer's
+    way: one per fire that is neither in ``skip`` nor older than ``oldest`` (its catch-up
+    limit), each starting at its fire and ending at :func:`hold_end`.
+
+    ``schedule``: a stored schedule, or a row of its columns (``anchor``, ``duration`` and the
+    pattern fields). ``zone``: the service zone, for a schedule without one of its own. Both a
+    materializer run (``after`` = the cursor) and the re-planning of a changed schedule (``after``
+    = the change, ``until`` = the cursor) plan with this.
+
+    Fires older than ``oldest`` are counted one by one only up to :data:`SKIP_COUNT_LIMIT`; past
+    that the count is a lower bound, and the iteration jumps straight to ``oldest``.
+    """
+    pattern = pattern_of(schedule)  # UnreadableSchedule names what the API would refuse
+    skip = frozenset(pattern.skip)
+    plain = dataclasses.replace(pattern, skip=()) if skip else pattern  # the cursor passes them
+    anchor, duration = _fields(schedule, ("anchor", "duration")).values()
+    oldest = after if oldest is None else oldest
+    result = Plan()
+    # Bounded by until: the engine then converts only the local times up to it.
+    fires = recurrence.iter_fires(plain, anchor, zone, after, until)
+    fire = next(fires, None)
+    last_skipped = None
+    while fire is not None and fire < oldest:
+        if result.skipped == SKIP_COUNT_LIMIT:
+            # Counting on would cost as much as the outage was long: jump to the window.
+            result.skipped_exact = False
+            fires = recurrence.iter_fires(plain, anchor, zone, oldest - _TICK, until)
+            fire = next(fires, None)
+            break
+        result.skipped += 1
+        last_skipped = fire
+        fire = next(fires, None)
+    taken = None
+    while fire is not None:  # every fire left is in the window
+        if fire not in skip:
+            result.holds.append((fire, hold_end(fire, duration)))
+        taken = fire
+        fire = next(fires, None)
+    # Every fire up to until is taken now, so the next one is the first after until.
+    result.next_fire = next_fire(pattern, anchor, zone, until)
+    if taken is not None:
+        result.last_fire = taken
+    elif result.skipped:
+        result.last_fire = (
+            last_skipped
+            if result.skipped_exact
+            else _last_fire_before(plain, anchor, zone, after, oldest)
+        )
+    return result
+
+
+def _last_fire_before(
+    pattern: recurrence.Pattern, anchor: datetime, zone: tzinfo, after: datetime, before: datetime
+) -> datetime | None:
+    """The last fire f with after < f < before, looking back over doubling spans."""
+    span = timedelta(hours=1)
+    while True:
+        start = after if before - after <= span else before - span
+        fires = recurrence.fires_between(pattern, anchor, zone, start, before - _TICK)
+        if fires:
+            return fires[-1]
+        if start == after:
+            return None
+        span *= 2
+
+
+def planned_fires(schedule: Any, zone: tzinfo, after: datetime, until: datetime) -> list[datetime]:
+    """The fires f with ``after`` < f <= ``until`` that the materializer has not made into
+    holds yet and will: after the schedule's cursor, not skipped. Raises ValueError for a
+    stored row the API would not have written."""
+    cursor = cursor_of(schedule.last_fire, schedule.created)
+    pattern = pattern_of(schedule)
+    return recurrence.fires_between(pattern, schedule.anchor, zone, max(cursor, after), until)
+
+
+def shift(instant: datetime, delta: timedelta) -> datetime:
+    """``instant + delta``, clamped to the datetime range."""
+    try:
+        return instant + delta
+    except OverflowError:
+        return _LAST if delta > _ZERO else _FIRST
 
 
 #: Stored values an answer cannot show in their wire form, by field: they answer null.
@@ -214,13 +380,64 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
             pattern = recurrence.Pattern(**pattern_fields(schedule))
     else:
         if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
-            values["next_fire"] = _next_fire(schedule, zone)
+            values["next_fire"] = _next_fire_of(schedule, zone)
     values["summary"] = None
     if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
         shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
         values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)
     return values
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """What a preview reads: a stored schedule's fields with those sent over them."""
+
+    fields: dict[str, Any]  # the pattern fields
+    anchor: datetime
+    start: datetime  # fires strictly after it
+    duration: timedelta | None
+    machine_id: int | None
+
+
+def preview_request(
+    stored: Any | None,
+    sent: Mapping[str, Any],
+    start: datetime | None,
+    now: datetime,
+    *,
+    with_ends: bool,
+) -> PreviewRequest:
+    """Merge a stored schedule (or none) and the fields sent in a preview body.
+
+    A field sent wins over the stored one, a stored one over the default. The start is
+    ``start`` if given; else the stored schedule's cursor; else ``now``. The anchor is the one
+    sent; else the stored one; else the start. A stored schedule whose merged fields no schedule
+    can hold raises UnreadableSchedule (the body may send a field to replace a bad one); its
+    ``duration`` counts only ``with_ends`` (a preview that shows the holds' ends).
+    """
+    fields = (pattern_fields(stored) if stored is not None else dict(PATTERN_DEFAULTS)) | {
+        name: value for name, value in sent.items() if name in PATTERN_FIELDS
+    }
+    known: dict[str, Any] = {}
+    if stored is not None:
+        start = start or cursor_of(stored.last_fire, stored.created)
+        known = {name: getattr(stored, name) for name in ("anchor", "duration", "machine_id")}
+    known |= sent
+    start = start or now
+    request = PreviewRequest(
+        fields=fields,
+        anchor=known.get("anchor") or start,
+        start=start,
+        duration=known.get("duration"),
+        machine_id=known.get("machine_id"),
+    )
+    if stored is not None:
+        duration = request.duration if with_ends else None
+        problems = stored_problems(fields | {"duration": duration})
+        if problems:
+            raise UnreadableSchedule(problems)
+    return request
 
 
 def preview(
@@ -255,7 +472,7 @@ def detailed_preview(
     one sweep over them matches every fire.
     """
     details = recurrence.fire_details(pattern_of(fields), anchor, zone, fires)
-    ends = [_end(fire, duration) for fire in fires]
+    ends = [hold_end(fire, duration) for fire in fires]
     holds: Sequence[Any] = []
     if machine_id is not None and fires:
         params = {"machine": machine_id, "since": fires[0]}
@@ -266,16 +483,6 @@ def detailed_preview(
     none: list[int] = []
     conflicts = _overlaps(fires, ends, holds) if holds else [none] * len(fires)
     return DetailedPreview(details, ends, conflicts)
-
-
-def _end(start: datetime, duration: timedelta | None) -> datetime | None:
-    """A fire's end; past the last representable instant it has none, like the hold made of it."""
-    if duration is None:
-        return None
-    try:
-        return start + duration
-    except OverflowError:
-        return None
 
 
 def _overlaps(
@@ -295,14 +502,14 @@ def _overlaps(
     joined = 0
     for start, end in zip(starts, ends, strict=True):
         while joined < len(holds) and (end is None or holds[joined][1] < end):
-            hold_id, _, hold_end = holds[joined]
+            hold_id, _, ends_at = holds[joined]
             joined += 1
-            if hold_end is not None and hold_end <= start:
+            if ends_at is not None and ends_at <= start:
                 continue  # over before this interval, so before every later one
             active.add(hold_id)
             changed = True
-            if hold_end is not None:
-                heapq.heappush(leaving, (hold_end, hold_id))
+            if ends_at is not None:
+                heapq.heappush(leaving, (ends_at, hold_id))
         while leaving and leaving[0][0] <= start:
             active.discard(heapq.heappop(leaving)[1])
             changed = True

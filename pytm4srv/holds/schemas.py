@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
+from sqlalchemy import select
 
 from pytm4srv import db, recurrence
 from pytm4srv.fields import (
@@ -24,16 +25,22 @@ from pytm4srv.holds.models import (
     REASON_LENGTH,
     SCHEDULE_NAME_LENGTH,
     ZONE_NAME_LENGTH,
+    MachineHold,
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
-from pytm4srv.machines.models import Machine
 from pytm4srv.schemas import Id, StrictSchema, Text
+
+#: The machines' id column, found through the holds' foreign key: holds name machines without
+#: importing their package (which imports this one for a machine's status).
+(_MACHINE_KEY,) = MachineHold.__table__.c.machine_id.foreign_keys
 
 
 class MachineRefMixin:
     @validates("machine_id")
     def machine_exists(self, value: int, **kwargs: Any) -> None:
-        if db.session().get(Machine, value) is None:
+        machine_id = _MACHINE_KEY.column
+        found = db.session().scalar(select(machine_id).where(machine_id == value))
+        if found is None:
             raise ValidationError(f"No machine with id {value}.")
 
 
@@ -202,33 +209,6 @@ class ScheduleQuerySchema(StrictSchema):
     )
 
 
-class MachineStatusQuerySchema(StrictSchema):
-    """The instant a machine's status is asked for (docs/API.md, Machine status)."""
-
-    at = Timestamp(metadata={"description": "The instant asked about; default: now."})
-
-
-class MachineStatusSchema(StrictSchema):
-    """Whether a machine is held at an instant, by which holds, and its next hold."""
-
-    id = fields.Integer(dump_only=True)
-    name = fields.String(dump_only=True)
-    held = fields.Boolean(
-        dump_only=True, metadata={"description": "A hold of the machine is in effect at T."}
-    )
-    active_holds = fields.List(
-        fields.Nested(HoldSchema),
-        dump_only=True,
-        metadata={"description": "The holds in effect at T, in the hold list's order."},
-    )
-    next_hold = fields.Nested(
-        HoldSchema,
-        dump_only=True,
-        allow_none=True,
-        metadata={"description": "The first hold (in list order) that starts after T; or null."},
-    )
-
-
 def _non_zero(value: int) -> None:
     if value == 0:
         raise ValidationError("Must not be 0: positions count from 1, or from -1 at the end.")
@@ -341,7 +321,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     anchor = Timestamp(
         metadata={
             "description": "Fixes the phase of interval; defaults to the creation instant.",
-            "example": 1_799_046_000,  # Monday 2027-01-04 07:00 UTC
+            "example": 1_799_042_400,  # Monday 2027-01-04 07:00 in Europe/Berlin (06:00 UTC)
         }
     )
     created = Timestamp(dump_only=True, metadata={"example": 1_798_794_000})
@@ -350,7 +330,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={
             "description": "The last fire instant materialized; null before the first.",
-            "example": 1_799_650_800,  # the Monday after the anchor, 07:00 UTC
+            "example": 1_799_647_200,  # the Monday after the anchor, 07:00 in Europe/Berlin
         },
     )
     next_fire = Timestamp(
@@ -358,7 +338,8 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={
             "description": "The next fire instant the materializer takes: the first after "
-            "last_fire (or created) that is not skipped; null when there is none."
+            "last_fire (or created) that is not skipped; null when there is none.",
+            "example": 1_800_252_000,  # the Monday after last_fire
         },
     )
     summary = fields.String(
@@ -367,8 +348,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={
             "description": "When it fires, as one English sentence; null only for a stored "
             "schedule whose fields the server cannot read.",
-            "example": "Every month on the last weekday (Mon–Fri) at 07:00 (Europe/Berlin), "
-            "for 3 hours",
+            "example": "Every week on Monday at 07:00 (Europe/Berlin), for 2 hours",
         },
     )
 

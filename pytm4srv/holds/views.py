@@ -13,22 +13,21 @@ from marshmallow import ValidationError
 from sqlalchemy import RowMapping, select
 
 from pytm4srv import db, idempotency
-from pytm4srv.api import Blueprint
+from pytm4srv.api import HOLD_ID, SCHEDULE_ID, Blueprint
 from pytm4srv.auth import current_user, roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.fields import to_unix
 from pytm4srv.history import entries as history
 from pytm4srv.history.models import HOLD, SCHEDULE
-from pytm4srv.holds import revisions
+from pytm4srv.holds import replan, revisions
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.queries import HOLD_BY_ID, filtered_holds
 from pytm4srv.holds.schedules import (
-    PATTERN_DEFAULTS,
+    UnreadableSchedule,
     answer,
-    cursor_of,
     detailed_preview,
-    pattern_fields,
     preview,
+    preview_request,
     refresh_next_fire,
     stored_problems,
 )
@@ -53,8 +52,6 @@ from pytm4srv.users.models import PLANNING_ROLES
 
 blp = Blueprint("holds", __name__, url_prefix="/api/machines/holds", description="Machine holds.")
 
-HOLD_ID = "<int(max=2147483647):hold_id>"
-SCHEDULE_ID = "<int(max=2147483647):schedule_id>"
 NEXT_PAGE = {
     "description": 'RFC 8288 link to the next page (rel="next"), when the page is full.',
     "schema": {"type": "string"},
@@ -146,6 +143,7 @@ class HoldById(MethodView):
         old = dump_hold(hold)
         for name, value in data.items():
             setattr(hold, name, value)
+        hold.by_hand = hold.schedule_id is not None  # a change of its schedule leaves it be
         hold.modified = revisions.touch(hold.modified, datetime.now(UTC))
         session = db.session()
         history.changed(session, HOLD, hold_id, current_user().id, old, dump_hold(hold))
@@ -159,6 +157,7 @@ class HoldById(MethodView):
         """Delete a hold (admins and planners)."""
         session = db.session()
         hold = get_hold(hold_id, lock=True)
+        replan.remember_deleted(session, hold)  # its fire is never made again
         session.delete(hold)
         history.deleted(session, HOLD, hold_id, current_user().id)
         revisions.mark_deletion(session, "hold", hold, datetime.now(UTC))
@@ -241,16 +240,21 @@ class ScheduleById(MethodView):
     @blp.arguments(ScheduleSchema(partial=True), example=SCHEDULE_PATCH_EXAMPLE)
     @blp.response(200, ScheduleSchema)
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
-        """Change the fields sent of a schedule; a new pattern applies after its cursor."""
+        """Change the fields sent of a schedule; its coming holds follow the change."""
         schedule = get_schedule(schedule_id, lock=True)
         old = dump_schedule(schedule)
+        before = replan.before_change(schedule)
         for name, value in data.items():
             setattr(schedule, name, value)
         _refuse_unreadable(schedule, data)
-        schedule.modified = revisions.touch(schedule.modified, datetime.now(UTC))
-        refresh_next_fire(schedule, current_app.config["ZONE"])
+        now, zone = datetime.now(UTC), current_app.config["ZONE"]
+        schedule.modified = revisions.touch(schedule.modified, now)
+        refresh_next_fire(schedule, zone)
         session = db.session()
         user_id = current_user().id
+        if replan.reaches_holds(before, schedule):
+            gone = replan.replan(session, schedule, before, now, zone)
+            history.deleted_many(session, HOLD, gone, user_id)
         history.changed(session, SCHEDULE, schedule_id, user_id, old, dump_schedule(schedule))
         session.commit()
         return shown(schedule)
@@ -259,17 +263,20 @@ class ScheduleById(MethodView):
     @roles_required(*PLANNING_ROLES)
     @blp.response(204)
     def delete(self, schedule_id: int) -> None:
-        """Delete a schedule; the holds it created stay."""
+        """Delete a schedule and its coming holds; the holds in effect and past stay."""
         session = db.session()
         schedule = get_schedule(schedule_id, lock=True)
         user_id = current_user().id
+        now = datetime.now(UTC)
+        gone = replan.delete_coming_holds(session, schedule_id, now)
+        history.deleted_many(session, HOLD, gone, user_id)
         # Its holds lose their schedule_id (the foreign key sets it null): a change of each.
         made_by_it = MachineHold.schedule_id == schedule_id
         unlinked = {"schedule_id": [schedule_id, None]}
         history.changed_many(session, HOLD, MachineHold.id, made_by_it, user_id, unlinked)
         history.deleted(session, SCHEDULE, schedule_id, user_id)
         session.delete(schedule)
-        revisions.mark_deletion(session, "schedule", schedule, datetime.now(UTC))
+        revisions.mark_deletion(session, "schedule", schedule, now)
         session.commit()
 
 
@@ -284,29 +291,19 @@ class PreviewSchedule(MethodView):
     def post(self, query: dict[str, Any], body: dict[str, Any]) -> Any:
         """List the next fire instants of a schedule, as UNIX timestamps or (detail=1) objects."""
         stored = get_schedule(body["id"]) if "id" in body else None
-        fields = (pattern_fields(stored) if stored else PATTERN_DEFAULTS) | body
-        cursor = cursor_of(stored.last_fire, stored.created) if stored else None
-        start = query.get("start") or cursor or datetime.now(UTC)
-        anchor = body.get("anchor") or (stored.anchor if stored else start)
+        start, now = query.get("start"), datetime.now(UTC)
+        try:
+            asked = preview_request(stored, body, start, now, with_ends=query["detail"])
+        except UnreadableSchedule as exc:  # a stored value the body may replace
+            message = f"The stored schedule cannot be read ({exc}); send the field in the body."
+            abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
         zone = current_app.config["ZONE"]
-        if stored:  # a stored value no schedule can hold: the body may replace it
-            duration = body.get("duration", stored.duration) if query["detail"] else None
-            problems = stored_problems(fields | {"duration": duration})
-            if problems:
-                message = (
-                    f"The stored schedule cannot be read ({'; '.join(problems.values())}); "
-                    "send the field in the body."
-                )
-                abort(422, errors={"json": {"id": [message]}}, message="Invalid request body.")
-        fires = preview(fields, anchor, zone, start, query["count"])
+        fires = preview(asked.fields, asked.anchor, zone, asked.start, query["count"])
         if not query["detail"]:
             return [to_unix(f) for f in fires]
-        known: dict[str, Any] = {}
-        if stored:
-            known = {"duration": stored.duration, "machine_id": stored.machine_id}
-        known |= body
-        duration, machine_id = known.get("duration"), known.get("machine_id")
-        details = detailed_preview(db.session(), fields, anchor, zone, fires, duration, machine_id)
+        details = detailed_preview(
+            db.session(), asked.fields, asked.anchor, zone, fires, asked.duration, asked.machine_id
+        )
         return dump_preview_fires(details)
 
 

@@ -8,40 +8,22 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import ValidationError, fields, validates
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pytm4srv import db
-from pytm4srv.api import Blueprint
+from pytm4srv.api import MACHINE_ID, Blueprint
 from pytm4srv.auth import roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
-from pytm4srv.holds.queries import machine_status
-from pytm4srv.holds.schemas import MachineStatusQuerySchema, MachineStatusSchema
-from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
-from pytm4srv.schemas import ErrorSchema, StrictSchema, Text
+from pytm4srv.machines.models import Machine, machine_named
+from pytm4srv.machines.queries import machine_status
+from pytm4srv.machines.schemas import MachineSchema, MachineStatusQuerySchema, MachineStatusSchema
+from pytm4srv.schemas import ErrorSchema
 from pytm4srv.users.models import Role
 
 blp = Blueprint("machines", __name__, url_prefix="/api/machines", description="Machines.")
-
-MACHINE_ID = "<int(max=2147483647):machine_id>"
-
-
-class MachineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True, metadata={"example": 1})
-    name = Text(
-        required=True,
-        min_length=1,
-        max_length=NAME_LENGTH,
-        metadata={"description": "Unique among machines; not blank.", "example": "CNC mill 3"},
-    )
-
-    @validates("name")
-    def not_blank(self, value: str, **kwargs: Any) -> None:
-        if not value.strip():
-            raise ValidationError("Must not be blank.")
 
 
 NAME_TAKEN = "A machine of that name exists already."

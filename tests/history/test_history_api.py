@@ -116,23 +116,32 @@ def test_schedule_history_across_create_patch_and_delete(admin, planner, staff, 
 def test_deleting_a_schedule_records_the_change_of_its_holds(
     planner, staff, machine, make_schedule, session, runner
 ):
-    schedule = make_schedule(machine)
+    # Created ten days ago: the run makes holds from a day back to a week ahead.
+    now = datetime.now(UTC).replace(microsecond=0)
+    created = now - timedelta(days=10)
+    schedule = make_schedule(machine, created=created, time_of_day=now.time())
     schedule_id = schedule.id
-    now = datetime(2027, 1, 4, 12, tzinfo=UTC)
     run = runner.invoke(args=["holds", "materialize", "--now", str(int(now.timestamp()))])
     assert run.exit_code == 0, run.output
-    made = session.scalars(select(MachineHold.id).where(MachineHold.schedule_id == schedule_id))
-    hold_ids = list(made)
-    assert len(hold_ids) == 8  # 08:00 on Jan 4 to 11
+    made = session.execute(
+        select(MachineHold.id, MachineHold.start).where(MachineHold.schedule_id == schedule_id)
+    ).all()
+    started = [hold_id for hold_id, start in made if start <= now]
+    coming = [hold_id for hold_id, start in made if start > now]
+    assert (len(started), len(coming)) == (2, 7)  # yesterday, now; the next seven days
     by_hand = staff.put(HOLDS, json={"machine_id": machine.id, "reason": "r"}).json
 
     assert planner.delete(f"{SCHEDULES}{schedule_id}").status_code == 204
-    for hold_id in hold_ids:
+    for hold_id in started:
         (entry,) = history(staff, f"{HOLDS}{hold_id}")
         assert entry["action"] == "changed"
         assert entry["user_id"] == planner.user.id
         assert entry["changes"] == {"schedule_id": [schedule_id, None]}
         assert staff.get(f"{HOLDS}{hold_id}").json["schedule_id"] is None
+    for hold_id in coming:
+        (entry,) = history(staff, f"{HOLDS}{hold_id}")
+        assert (entry["action"], entry["user_id"]) == ("deleted", planner.user.id)
+        assert staff.get(f"{HOLDS}{hold_id}").status_code == 404
     assert [e["action"] for e in history(staff, f"{HOLDS}{by_hand['id']}")] == ["created"]
 
 

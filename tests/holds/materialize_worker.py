@@ -20,13 +20,13 @@ def run_materialize(url: str, now: str, barrier: Any, results: Any, slow: float 
     """
     try:
         if slow:
-            plan = materialize_module._plan
+            plan = materialize_module.plan
 
             def slow_plan(*args: Any) -> Any:
                 time.sleep(slow)
                 return plan(*args)
 
-            materialize_module._plan = slow_plan
+            materialize_module.plan = slow_plan
         app = create_app({"DATABASE_URL": url, "TIMEZONE": "UTC"})
         runner = app.test_cli_runner()
         barrier.wait(timeout=120)

@@ -15,7 +15,7 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from pytm4srv.db import WRITE, database
-from pytm4srv.holds import materialize as materialize_module
+from pytm4srv.holds import schedules as schedules_module
 from pytm4srv.holds.materialize import materialize
 from pytm4srv.holds.schedules import PATTERN_FIELDS
 from pytm4srv.models import MachineHold, MachineHoldSchedule
@@ -212,7 +212,7 @@ def test_a_batch_the_database_refuses_is_written_one_schedule_at_a_time(
     healthy, bad = schedules
     spoil(session, bad, "duration 0")
     unchecked = lambda row: Pattern(**{name: row[name] for name in PATTERN_FIELDS})  # noqa: E731
-    monkeypatch.setattr(materialize_module, "pattern_of", unchecked)
+    monkeypatch.setattr(schedules_module, "pattern_of", unchecked)
     result = invoke(runner, "--batch-size", "50")
     assert result.exit_code == 1
     assert result.stdout.startswith(f"materialize: schedules={HEALTHY} created={HEALTHY} ")
@@ -231,7 +231,7 @@ def test_a_schedule_the_database_refuses_counts_no_skipped_fires(
     bad = make_schedule(created=NOW - timedelta(days=3)).id
     spoil(session, bad, "duration 0")
     unchecked = lambda row: Pattern(**{name: row[name] for name in PATTERN_FIELDS})  # noqa: E731
-    monkeypatch.setattr(materialize_module, "pattern_of", unchecked)
+    monkeypatch.setattr(schedules_module, "pattern_of", unchecked)
     summary = run_materialize(app)
     assert list(summary.failed) == [bad]
     assert (summary.schedules, summary.created, summary.skipped) == (1, 1, 3)

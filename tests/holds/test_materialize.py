@@ -20,9 +20,9 @@ from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.holds import materialize as materialize_module
-from pytm4srv.holds.materialize import SKIP_COUNT_LIMIT, materialize
+from pytm4srv.holds.materialize import materialize
 from pytm4srv.holds.models import UNKNOWN_ZONE
-from pytm4srv.holds.schedules import refresh_next_fire
+from pytm4srv.holds.schedules import SKIP_COUNT_LIMIT, refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
 from tests.conftest import REPO, migrated_database, on_postgresql
 from tests.holds.materialize_worker import run_materialize
@@ -309,10 +309,12 @@ def test_skipped_fires_make_no_hold_and_the_cursor_passes_them(
     # The cursor passes the skipped Jan 7 too; Jan 8 is skipped, so Jan 9 comes next.
     assert (schedule.last_fire, schedule.next_fire) == (at(2027, 1, 7, 8), at(2027, 1, 9, 8))
     assert "schedules=0 created=0" in run(at(2027, 1, 4), "--horizon", str(4 * DAY))
-    # Taking fires out of skip: Jan 7, which the cursor passed, makes no hold; Jan 8 does.
+    # Taking fires out of skip: Jan 5 and 7, which the cursor passed and which are still to
+    # come when the change is made, get their holds with it; Jan 8 from the next run.
     assert planner.patch(f"{SCHEDULES}{schedule.id}", json={"skip": []}).status_code == 200
+    assert starts(session) == [at(2027, 1, d, 8) for d in (4, 5, 6, 7)]
     run(at(2027, 1, 8), "--horizon", str(DAY), "--catch-up", str(DAY))
-    assert starts(session) == [at(2027, 1, d, 8) for d in (4, 6, 8)]
+    assert starts(session) == [at(2027, 1, d, 8) for d in (4, 5, 6, 7, 8)]
 
 
 def test_a_schedule_is_due_only_for_fires_not_skipped(run, make_schedule, session):
@@ -354,33 +356,35 @@ def test_a_service_zone_change_moves_only_schedules_without_their_own(
 # -- schedule changes ------------------------------------------------------------------------------
 
 
-def test_patch_applies_after_the_cursor(run, make_schedule, session, planner):
-    schedule = make_schedule()
+def test_a_new_time_moves_the_coming_holds_and_the_next_run_goes_on(
+    run, make_schedule, session, planner
+):
+    schedule = make_schedule()  # all its fires come after the change (made today)
     run(at(2027, 1, 4), "--horizon", str(2 * DAY))
     r = planner.patch(f"{SCHEDULES}{schedule.id}", json={"time_of_day": "20:00"})
     assert r.status_code == 200, r.json
+    # Up to the cursor (Jan 5 08:00), the new pattern's fires: Jan 4 20:00 only.
+    assert starts(session) == [at(2027, 1, 4, 20)]
     session.refresh(schedule)
-    assert schedule.next_fire == at(2027, 1, 5, 20)  # first 20:00 after the cursor, Jan 5 08:00
+    assert schedule.last_fire == at(2027, 1, 5, 8)  # the change leaves the cursor
+    assert schedule.next_fire == at(2027, 1, 5, 20)
     run(at(2027, 1, 5), "--horizon", str(2 * DAY))
-    assert starts(session) == [
-        at(2027, 1, 4, 8),
-        at(2027, 1, 5, 8),
-        at(2027, 1, 5, 20),
-        at(2027, 1, 6, 20),
-    ]
+    assert starts(session) == [at(2027, 1, 4, 20), at(2027, 1, 5, 20), at(2027, 1, 6, 20)]
 
 
-def test_deleting_a_schedule_keeps_its_holds(run, make_schedule, session, planner):
+def test_deleting_a_schedule_deletes_its_coming_holds_but_not_one_changed_by_hand(
+    run, make_schedule, session, planner, staff
+):
     schedule = make_schedule()
     run(at(2027, 1, 4), "--horizon", str(2 * DAY))
+    mine, theirs = holds_of(session)
+    assert staff.patch(f"/api/machines/holds/{mine.id}", json={"notes": "n"}).status_code == 200
     assert planner.delete(f"{SCHEDULES}{schedule.id}").status_code == 204
+    session.expire_all()
     holds = holds_of(session)
-    assert [(h.start, h.schedule_id) for h in holds] == [
-        (at(2027, 1, 4, 8), None),
-        (at(2027, 1, 5, 8), None),
-    ]
+    assert [(h.id, h.start, h.schedule_id) for h in holds] == [(mine.id, at(2027, 1, 4, 8), None)]
     assert "schedules=0 created=0" in run(at(2027, 1, 10))
-    assert len(holds_of(session)) == 2
+    assert len(holds_of(session)) == 1
 
 
 def test_schedule_views_store_the_next_fire(planner, machine, session, app):
@@ -491,14 +495,14 @@ def test_a_schedule_that_fails_to_plan_is_left_and_the_others_done(
     app, make_schedule, session, monkeypatch
 ):
     first, second = make_schedule(), make_schedule()
-    plan = materialize_module._plan
+    plan = materialize_module.plan
 
     def failing_plan(row, *args):
         if row["id"] == second.id:
             raise RuntimeError("boom")
         return plan(row, *args)
 
-    monkeypatch.setattr(materialize_module, "_plan", failing_plan)
+    monkeypatch.setattr(materialize_module, "plan", failing_plan)
     with database(app).open(WRITE) as run_session:
         summary = materialize(
             run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC, batch_size=1
@@ -511,7 +515,7 @@ def test_a_schedule_that_fails_to_plan_is_left_and_the_others_done(
     assert session.get(MachineHoldSchedule, first.id).last_fire == at(2027, 1, 4, 8)
     assert starts(session, first.id) == [at(2027, 1, 4, 8)]
 
-    monkeypatch.setattr(materialize_module, "_plan", plan)
+    monkeypatch.setattr(materialize_module, "plan", plan)
     with database(app).open(WRITE) as run_session:
         summary = materialize(run_session, at(2027, 1, 4), timedelta(days=1), timedelta(0), UTC)
     assert (summary.schedules, summary.failed) == (1, {})
@@ -526,7 +530,7 @@ def test_a_failing_schedule_is_named_on_stderr_and_the_run_exits_1(
     def failing_plan(*args):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(materialize_module, "_plan", failing_plan)
+    monkeypatch.setattr(materialize_module, "plan", failing_plan)
     result = runner.invoke(args=["holds", "materialize", "--now", unix(at(2027, 1, 4))])
     assert result.exit_code == 1
     assert result.stdout.startswith("materialize: schedules=0 created=0 skipped=0 ")

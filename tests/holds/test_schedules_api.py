@@ -212,22 +212,32 @@ def test_patch_rejects_bad_input_and_writes_nothing(planner, body, change):
     assert planner.get(f"{SCHEDULES}{s['id']}").json == s
 
 
-def test_delete_keeps_the_holds_it_created(planner, body, session):
+def test_delete_keeps_the_holds_it_created_that_started_and_deletes_the_coming_ones(
+    planner, body, session
+):
     s = planner.put(SCHEDULES, json=body).json
-    hold = MachineHold(
-        machine_id=body["machine_id"],
-        schedule_id=s["id"],
-        reason="calibration",
-        start=datetime(2027, 1, 1, 7, tzinfo=UTC),
-    )
-    session.add(hold)
+    now = datetime.now(UTC)
+    made = [
+        MachineHold(
+            machine_id=body["machine_id"],
+            schedule_id=s["id"],
+            reason="calibration",
+            start=start,
+            fire=start,
+        )
+        for start in (now - timedelta(days=1), now + timedelta(days=1))
+    ]
+    session.add_all(made)
     session.commit()
+    past, coming = (hold.id for hold in made)
     assert planner.delete(f"{SCHEDULES}{s['id']}").status_code == 204
     assert planner.get(f"{SCHEDULES}{s['id']}").status_code == 404
     session.expire_all()
-    kept = session.get(MachineHold, hold.id)
-    assert kept is not None
-    assert kept.reason == "calibration"
+    kept = session.get(MachineHold, past)
+    assert (kept.reason, kept.schedule_id) == ("calibration", None)
+    assert session.get(MachineHold, coming) is None
+    history = planner.get(f"/api/machines/holds/{coming}/history").json
+    assert [entry["action"] for entry in history] == ["deleted"]
 
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
