@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from pytm4srv import recurrence
+from pytm4srv import ical, recurrence
 from pytm4srv.holds.models import MAX_SKIP, UNKNOWN_ZONE, MachineHoldSchedule
 from pytm4srv.holds.queries import holds_in_effect
 from pytm4srv.summary import describe
@@ -57,6 +57,9 @@ REPLAN_FIELDS: frozenset[str] = frozenset(PATTERN_FIELDS) | {
     "machine_id",
     "reason",
 }
+
+#: The fields an ``rrule`` sets (``timezone`` and ``anchor`` only from its DTSTART).
+RRULE_FIELDS: tuple[str, ...] = (*PATTERN_FIELDS, "anchor")
 
 _ZERO = timedelta(0)
 _FIRST = datetime.min.replace(tzinfo=UTC)
@@ -381,12 +384,33 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     else:
         if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
             values["next_fire"] = _next_fire_of(schedule, zone)
-    values["summary"] = None
+    values["summary"] = values["rrule"] = None
     if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
         shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
         values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)
+        if "timezone" not in stored_problems(schedule):
+            values["rrule"] = ical.to_rrule(pattern, schedule.anchor, zone, zone_name(zone))
     return values
+
+
+def with_rule(
+    sent: dict[str, Any], stored: Any | None, zone: tzinfo, now: datetime
+) -> dict[str, Any]:
+    """``sent`` with its ``rrule`` (if any) replaced by the fields it sets (:data:`RRULE_FIELDS`).
+
+    A rule without DTSTART keeps the stored schedule's anchor and zone (a new one's: ``now``
+    and the service zone). ical.RuleRefused, a ValueError naming the part, when the schedule
+    model cannot state the rule exactly.
+    """
+    text = sent.get("rrule")
+    if text is None:
+        return {name: value for name, value in sent.items() if name != "rrule"}
+    anchor = sent.get("anchor") or (stored.anchor if stored is not None else now)
+    timezone = stored.timezone if stored is not None else None
+    fields = ical.from_rrule(text, anchor, timezone, zone, max_skip=MAX_SKIP)
+    rest = {name: value for name, value in sent.items() if name != "rrule"}
+    return rest | fields.values()
 
 
 @dataclass(frozen=True)
