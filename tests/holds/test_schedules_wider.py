@@ -341,3 +341,39 @@ def test_migration_0012_keeps_every_schedules_fires(tmp_path):
 
         times = json.loads(times)
     assert (times, until) == (["06:30:15"], None)
+
+
+def test_the_detailed_preview_shows_each_time_and_shifts_per_fire(planner):
+    # 2027-03-14 in Chicago: 02:30 does not exist (moved to 03:30 CDT, shifted); 07:00 is kept.
+    sent = {"frequency": "D", "times_of_day": ["02:30", "07:00"], "timezone": "America/Chicago",
+            "anchor": unix(2027, 3, 1), "duration": 60}  # fmt: skip
+    r = planner.post(f"{PREVIEW}?count=4&detail=1&start={unix(2027, 3, 13, 12)}", json=sent)
+    assert r.status_code == 200, r.json
+    got = [(f["local"], f["shifted"]) for f in r.json]
+    assert got == [
+        ("2027-03-13T07:00:00-06:00", False),
+        ("2027-03-14T03:30:00-05:00", True),
+        ("2027-03-14T07:00:00-05:00", False),
+        ("2027-03-15T02:30:00-05:00", False),
+    ]
+    assert [f["end"] - f["start"] for f in r.json] == [3600] * 4
+
+
+def test_a_change_of_times_reaches_the_coming_holds(planner, body, runner, session):
+    s = planner.put(SCHEDULES, json=body | {"anchor": unix(2027, 1, 3)}).json
+    session.execute(
+        text("UPDATE machine_hold_schedules SET created = :c WHERE id = :id"),
+        {"c": at(2027, 1, 3), "id": s["id"]},
+    )
+    session.commit()
+    result = runner.invoke(
+        args=["holds", "materialize", "--now", str(unix(2027, 1, 3)), "--horizon", "4320"]
+    )
+    assert result.exit_code == 0, result.output
+    r = planner.patch(f"{SCHEDULES}{s['id']}", json={"times_of_day": ["08:00", "20:00"]})
+    assert r.status_code == 200, r.json
+    starts = session.scalars(
+        select(MachineHold.start).where(MachineHold.schedule_id == s["id"]).order_by("start")
+    ).all()
+    # Every hold is still to come (2027): none is left at the old times.
+    assert {t.astimezone(UTC).hour for t in starts} == {8, 20}
