@@ -57,7 +57,11 @@ class StrictParser(FlaskParser):
         if not data.strip():
             abort(400, message="The request body is empty; send a JSON object.")
         try:
-            return json.loads(data.decode())
+            return json.loads(data.decode(), object_pairs_hook=_unique_members)
+        except _RepeatedMember as repeated:
+            name = repeated.name
+            errors = {"json": {name: [f"Given more than once; send {name!r} once."]}}
+            abort(422, message="Invalid request body.", errors=errors)
         except UnicodeDecodeError:
             message = "The request body is not valid UTF-8."
         except json.JSONDecodeError as error:
@@ -73,6 +77,27 @@ class StrictParser(FlaskParser):
         g.setdefault(_QUERY_READ, True)
         _reject_repeated(req.args, schema)
         return super().load_querystring(req, schema)
+
+
+class _RepeatedMember(ValueError):
+    """A JSON object names one member twice (RFC 8259 says names SHOULD be unique; "last one
+    wins" would silently drop what a client sent)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict; _RepeatedMember for a name given twice."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _RepeatedMember(name)
+            seen.add(name)
+    return members
 
 
 #: Set on ``g`` once a schema of the operation has read the query string.

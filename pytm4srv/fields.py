@@ -99,6 +99,44 @@ class Timestamp(fields.Field[datetime]):
         raise self.make_error("invalid")
 
 
+#: An ISO 8601 instant whose offset's "+" arrived as a space (a "+" in a query string means one).
+_SPACE_FOR_PLUS = re.compile(r".*\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?")
+
+
+class QueryInstant(Timestamp):
+    """An instant in a query string: as :class:`Timestamp`, or the word ``now`` (the instant
+    the request is read). An offset whose ``+`` arrived as a space is named as such."""
+
+    default_error_messages = {
+        "plus": "The '+' of the UTC offset arrived as a space: in a query string a '+' means a "
+        "space, so send it as %2B (e.g. 2027-03-01T00:00:00%2B01:00), or use 'Z'.",
+    }
+    openapi: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "type": "number",
+                "minimum": MIN_UNIX,
+                "maximum": MAX_UNIX,
+                "description": "UNIX seconds",
+            },
+            {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
+            {
+                "type": "string",
+                "pattern": r"^-?[0-9]{1,11}(\.[0-9]{1,6})?$",
+                "description": "UNIX seconds",
+            },
+            {"type": "string", "enum": ["now"], "description": "the instant of the request"},
+        ],
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if value == "now":
+            return datetime.now(UTC)
+        if isinstance(value, str) and _SPACE_FOR_PLUS.fullmatch(value):
+            raise self.make_error("plus")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _looks_numeric(text: str) -> bool:
     return _NUMBER.fullmatch(text) is not None
 

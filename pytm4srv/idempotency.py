@@ -41,6 +41,13 @@ KEY_LENGTH = 255
 LIFETIME = timedelta(hours=24)
 #: A key: printable ASCII, spaces allowed inside (HTTP drops them around a header value).
 KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+#: What the OpenAPI document allows: a key that neither starts nor ends with '"', or one in
+#: quotes without escapes; each is accepted (the service accepts more: escapes in quotes).
+_INNER = KEY_LENGTH - 2  # the characters between a key's first and last
+DOCUMENTED_KEY = (
+    rf"^([!#-~]([ -~]{{0,{_INNER}}}[!#-~])?"
+    rf'|"[!#-\[\]-~]([ !#-\[\]-~]{{0,{_INNER}}}[!#-\[\]-~])?")$'
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,8 +76,12 @@ def _invalid(message: str) -> Any:
 
 def _unquoted(value: str) -> str:
     """The key in the header's value: an RFC 8941 string (``"..."``, as the IETF draft writes
-    it) is unquoted; any other value is the key as it is."""
-    if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
+    it) is unquoted; a value that opens a quote it does not close, or closes one it did not
+    open, is refused; any other value is the key as it is."""
+    opens, closes = value.startswith('"'), len(value) > 1 and value.endswith('"')
+    if opens != closes or value == '"':
+        _invalid('A quote must open and close the key ("..."), or not be at its ends.')
+    if not opens:
         return value
     inner, key, escaped = value[1:-1], [], False
     for char in inner:
@@ -178,7 +189,7 @@ PARAMETER = {
         "type": "string",
         "minLength": 1,
         "maxLength": KEY_LENGTH + 2,
-        "pattern": KEY.pattern,
+        "pattern": DOCUMENTED_KEY,
     },
 }
 

@@ -6,11 +6,13 @@ import flask
 import marshmallow as ma
 import pytest
 from flask_smorest.pagination import PaginationMetadataSchema
+from sqlalchemy import func, select
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 
 from pytm4srv.api import StrictParser, schema_name
 from pytm4srv.holds.schemas import HoldSchema
+from pytm4srv.models import MachineHold
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,25 @@ def test_the_service_schemas_are_named_and_a_librarys_written_out():
     assert schema_name(HoldSchema(partial=True)) == "HoldPatch"
     # flask-smorest registers it for a header no operation sends: it must not be a component.
     assert schema_name(PaginationMetadataSchema) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ('{"reason": "a", "reason": "b"}', "reason"),
+        ('{"machine_id": 1, "reason": "r", "notes": "x", "notes": "x"}', "notes"),
+        ('{"a": {"inner": 1, "inner": 2}}', "inner"),
+    ],
+)
+def test_a_member_given_twice_is_invalid_naming_it_and_writes_nothing(
+    staff, machine, session, body, name
+):
+    answer = staff.client.put(
+        "/api/machines/holds/",
+        data=body.replace('"machine_id": 1', f'"machine_id": {machine.id}'),
+        headers=staff.headers | {"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.json
+    assert name in answer.json["errors"]["json"]
+    assert "more than once" in answer.json["errors"]["json"][name][0]
+    assert session.scalar(select(func.count()).select_from(MachineHold)) == 0

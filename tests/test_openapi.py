@@ -12,6 +12,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_schema_validator import validate as validate_instance
 from openapi_spec_validator import validate
 
+from pytm4srv.fields import QueryInstant
 from pytm4srv.models import Machine
 from tests.test_auth import ROLE_MATRIX, request_for
 
@@ -174,8 +175,8 @@ def test_availability_parameters_and_machine_status_are_documented(spec):
     holds = {
         p["name"]: p["schema"] for p in spec["paths"]["/api/machines/holds/"]["get"]["parameters"]
     }
-    instant = spec["components"]["schemas"]["Hold"]["properties"]["start"]["oneOf"]
-    for name in ("active_at", "active_from", "active_until"):
+    instant = QueryInstant.openapi["oneOf"]  # a body's instant, or the word "now"
+    for name in ("active_at", "active_from", "active_until", "start_after", "end_before"):
         assert holds[name]["oneOf"] == instant, name
     assert holds["schedule"]["type"] == "array" and holds["schedule"]["maxItems"] == 100
     assert holds["schedule"]["items"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}

@@ -18,10 +18,12 @@ from sqlalchemy import (
     RowMapping,
     Table,
     bindparam,
+    func,
     insert,
     literal,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from pytm4srv.db import UTCDateTime
@@ -29,6 +31,7 @@ from pytm4srv.history.models import CHANGED, CREATED, DELETED, HistoryEntry
 
 _ENTRIES = cast(Table, HistoryEntry.__table__)
 _INSERT = insert(_ENTRIES)
+_COLUMNS = ["object_kind", "object_id", "at", "user_id", "action", "changes"]
 _OF_OBJECT = (
     select(_ENTRIES.c.at, _ENTRIES.c.user_id, _ENTRIES.c.action, _ENTRIES.c.changes)
     .where(_ENTRIES.c.object_kind == bindparam("kind"), _ENTRIES.c.object_id == bindparam("id"))
@@ -94,8 +97,7 @@ def changed_many(
         literal(CHANGED),
         literal(dict(changes), JSON()),
     ).where(where)
-    columns = ["object_kind", "object_id", "at", "user_id", "action", "changes"]
-    session.execute(_INSERT.from_select(columns, entries))
+    session.execute(_INSERT.from_select(_COLUMNS, entries))
 
 
 def deleted(session: Session, kind: str, object_id: int, user_id: int | None) -> None:
@@ -106,22 +108,31 @@ def deleted(session: Session, kind: str, object_id: int, user_id: int | None) ->
 def deleted_many(
     session: Session, kind: str, object_ids: Sequence[int], user_id: int | None
 ) -> None:
-    """Record the deletion of each of ``object_ids``, in one statement."""
+    """Record the deletion of each of ``object_ids``, in one statement: on PostgreSQL an INSERT
+    ... SELECT over ``unnest`` of the ids (one row per id; executed for many rows, psycopg would
+    send a statement per id); elsewhere one INSERT executed for many rows."""
     if not object_ids:
         return
-    at = datetime.now(UTC)
-    rows: list[dict[str, Any]] = [
-        {
-            "object_kind": kind,
-            "object_id": object_id,
-            "at": at,
-            "user_id": user_id,
-            "action": DELETED,
-            "changes": {},
-        }
-        for object_id in object_ids
-    ]
-    session.execute(_INSERT, rows)
+    constants = (
+        literal(kind),
+        literal(datetime.now(UTC), UTCDateTime()),
+        literal(user_id, Integer()),
+        literal(DELETED),
+        literal({}, JSON()),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = (
+            func.unnest(bindparam("ids", type_=ARRAY(Integer)))
+            .table_valued("id")
+            .render_derived("deleted")
+        )
+        kind_, at, user, action, changes = constants
+        rows = select(kind_, ids.c.id, at, user, action, changes)
+        session.execute(_INSERT.from_select(_COLUMNS, rows), {"ids": list(object_ids)})
+        return
+    names = [name for name in _COLUMNS if name != "object_id"]
+    values = dict(zip(names, (c.value for c in constants), strict=True))
+    session.execute(_INSERT, [values | {"object_id": object_id} for object_id in object_ids])
 
 
 def entries_of(session: Session, kind: str, object_id: int) -> Sequence[RowMapping]:

@@ -68,7 +68,8 @@ def replan(
     cursor = cursor_of(schedule.last_fire, schedule.created)
     if cursor <= now:
         return []  # every hold it made starts by now: none is coming
-    wanted = dict(plan(schedule, zone, now, cursor).holds)
+    # No fire before the schedule's creation has a hold; only a clock set back finds one here.
+    wanted = dict(plan(schedule, zone, max(now, schedule.created), cursor).holds)
     hold = MachineHold
     held = session.execute(
         select(hold.id, hold.fire, hold.start, hold.by_hand, hold.machine_id)
@@ -134,7 +135,8 @@ def _old_fires(
     if all(before[name] == getattr(schedule, name) for name in (*PATTERN_FIELDS, "anchor")):
         return list(wanted)  # the same pattern: the same fires
     try:
-        return [fire for fire, _ in plan(before, zone, now, cursor).holds]
+        after = max(now, schedule.created)
+        return [fire for fire, _ in plan(before, zone, after, cursor).holds]
     except (UnreadableSchedule, TypeError, ValueError):
         return []  # a row changed outside the API, being repaired: nothing to learn from it
 

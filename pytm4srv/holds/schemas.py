@@ -13,6 +13,7 @@ from pytm4srv.fields import (
     INT32_MAX,
     InstantSet,
     Minutes,
+    QueryInstant,
     QueryInteger,
     StrictInteger,
     TimeOfDay,
@@ -150,8 +151,8 @@ class HoldQuerySchema(StrictSchema):
         validate=validate.OneOf([0, 1]),
         metadata={"description": "1: only holds with an end; 0: only holds without one."},
     )
-    start_after = Timestamp(metadata={"description": "Only holds with start > this instant."})
-    end_before = Timestamp(
+    start_after = QueryInstant(metadata={"description": "Only holds with start > this instant."})
+    end_before = QueryInstant(
         metadata={"description": "Only holds with an end, at or before this instant."}
     )
     schedule = fields.List(
@@ -159,19 +160,19 @@ class HoldQuerySchema(StrictSchema):
         validate=validate.Length(max=MAX_FILTER_VALUES),
         metadata={"description": "Only holds made by these schedules (repeatable); 0: by none."},
     )
-    active_at = Timestamp(
+    active_at = QueryInstant(
         metadata={
             "description": "Only holds in effect at this instant: start <= T and (no end, or "
             "end > T)."
         }
     )
-    active_from = Timestamp(
+    active_from = QueryInstant(
         metadata={
             "description": "Only holds in effect at some instant from this one on: no end, or "
             "end > this instant. With active_until: earlier than it."
         }
     )
-    active_until = Timestamp(
+    active_until = QueryInstant(
         metadata={"description": "Only holds in effect at some instant before this one: start < T."}
     )
     limit = QueryInteger(
@@ -464,7 +465,7 @@ class PreviewQuerySchema(StrictSchema):
             "holds) instead of numbers."
         },
     )
-    start = Timestamp(
+    start = QueryInstant(
         metadata={
             "description": "List instants strictly after this one. Default: the stored "
             "schedule's cursor with id, else now."

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validates
 
-from pytm4srv.fields import Timestamp
+from pytm4srv.fields import QueryInstant
 from pytm4srv.holds.schemas import HoldSchema
 from pytm4srv.machines.models import NAME_LENGTH
 from pytm4srv.schemas import StrictSchema, Text
@@ -30,7 +30,7 @@ class MachineSchema(StrictSchema):
 class MachineStatusQuerySchema(StrictSchema):
     """The instant a machine's status is asked for (docs/API.md, Machine status)."""
 
-    at = Timestamp(metadata={"description": "The instant asked about; default: now."})
+    at = QueryInstant(metadata={"description": "The instant asked about; default: now."})
 
 
 class MachineStatusSchema(StrictSchema):
