@@ -286,6 +286,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
             f"{recurrence.MAX_TIMES_OF_DAY}, distinct; for H their minutes and seconds); "
             "answered ascending.",
             "example": [SCHEDULE_EXAMPLE["time_of_day"]],
+            "uniqueItems": True,
         },
     )
     until = Timestamp(
