@@ -221,6 +221,17 @@ def from_rrule(
     anchor's wall time there. With one, the fires before DTSTART in its own period (a reader
     gives none) are skipped, so the schedule fires exactly as a reader expands the text.
     """
+    try:
+        return _read(text, anchor, timezone, zone, max_skip)
+    except RuleRefused:
+        raise
+    except (ValueError, OverflowError) as exc:  # e.g. instants past the calendar's ends
+        raise RuleRefused(f"The rule cannot be used: {exc}.") from exc
+
+
+def _read(
+    text: str, anchor: datetime, timezone: str | None, zone: tzinfo, max_skip: int
+) -> RuleFields:
     lines = _split(text)
     if lines.dtstart is not None:
         wall, zone_name = lines.dtstart
@@ -229,7 +240,7 @@ def from_rrule(
         own_zone: str | None = zone_name
     else:
         own_zone = timezone
-        z = recurrence.zone_of(Pattern("D", time(0), timezone=timezone), zone)
+        z = zone if timezone is None else recurrence.zone_named(timezone)
         start = anchor.astimezone(z)
         wall = start.replace(tzinfo=None)
     recur = _parse_recur(lines.recur)
@@ -355,7 +366,7 @@ def _instant(wall: datetime, zone: tzinfo) -> datetime:
 def _parse_recur(text: str) -> dict[str, list[Any]]:
     try:
         recur = vRecur.from_ical(text.strip())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise RuleRefused(f"The RRULE cannot be read: {exc}.") from exc
     parts = {str(key).upper(): list(value) for key, value in recur.items()}
     for part in parts:

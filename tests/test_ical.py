@@ -488,3 +488,36 @@ D = "DTSTART;TZID=UTC:20270104T080000\n"
 def test_each_rule_the_model_cannot_state_is_refused_naming_the_part(text: str, part: str):
     with pytest.raises(RuleRefused, match=part):
         from_rrule(text, EARLIEST, None, UTC)
+
+
+_PARTS = st.sampled_from(
+    ["FREQ=DAILY", "FREQ=WEEKLY", "FREQ=MONTHLY", "FREQ=YEARLY", "FREQ=HOURLY", "FREQ=MINUTELY",
+     "INTERVAL=0", "INTERVAL=3", "INTERVAL=99999999999", "COUNT=0", "COUNT=4", "COUNT=x",
+     "UNTIL=99991231T235959Z", "UNTIL=00010101T000000Z", "BYDAY=MO,TU", "BYDAY=53MO",
+     "BYDAY=-1FR", "BYDAY=0MO", "BYMONTHDAY=31", "BYMONTHDAY=-31", "BYMONTHDAY=0",
+     "BYYEARDAY=366", "BYSETPOS=-1", "BYSETPOS=400", "BYHOUR=25", "BYHOUR=1,2", "BYMINUTE=61",
+     "BYSECOND=59", "BYMONTH=13", "BYMONTH=2", "WKST=SU", "WKST=XX", "BYWEEKNO=1", ""]
+)  # fmt: skip
+_STARTS = st.sampled_from(
+    ["DTSTART;TZID=Pacific/Apia:00010101T000000\n", "DTSTART:99991231T235959Z\n",
+     "DTSTART;TZID=Europe/Berlin:20270330T023000\n", "DTSTART;TZID=UTC:20270229T000000\n",
+     "DTSTART;TZID=America/Chicago:20270314T023000\n", ""]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=_STARTS,
+    parts=st.lists(_PARTS, max_size=6),
+    noise=st.text(max_size=20),
+    exdate=st.sampled_from(["", "\nEXDATE:20270101T000000Z", "\nEXDATE:nonsense"]),
+)
+def test_any_text_reads_or_is_refused_never_fails_otherwise(start, parts, noise, exdate):
+    text = f"{start}RRULE:{';'.join(parts)}{exdate}"
+    for candidate in (text, noise, text + noise):
+        try:
+            fields = from_rrule(candidate, datetime(2027, 1, 1, tzinfo=UTC), None, UTC)
+        except RuleRefused as exc:
+            assert str(exc)
+        else:
+            pattern_of(fields)  # what is read makes a valid pattern
