@@ -10,7 +10,7 @@ Pure: standard library only, no clock; the zone database only to show ``until`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from pytm4srv import recurrence
 
@@ -67,7 +67,7 @@ def describe(
         raise ValueError("zone must be a zone name")
     rule = _head(pattern) + _days(pattern) + _time(pattern) + f" ({zone}), " + _duration(duration)
     if pattern.until is not None:
-        rule += ", until " + _wall_time(pattern.until, zone_info or recurrence.zone_named(zone))
+        rule += ", until " + _wall_time(pattern.until, zone_info or _zone(zone))
     if recurrence.never_fires(pattern):
         return "Never fires: " + rule[0].lower() + rule[1:]
     return rule
@@ -169,6 +169,14 @@ def _past_the_hour(t: time) -> str:
     if t.second:
         parts.append(_count(t.second, "second"))
     return " ".join(parts)
+
+
+def _zone(name: str) -> tzinfo:
+    """The zone of that name; UTC for a name this host does not know (a stored row's)."""
+    try:
+        return recurrence.zone_named(name)
+    except ValueError:
+        return UTC
 
 
 def _wall_time(instant: datetime, zone: tzinfo) -> str:

@@ -308,3 +308,12 @@ def test_until_ends_the_sentence_as_a_wall_time_in_the_zone() -> None:
     assert describe(p, "UTC", None).endswith(", until 2027-06-30 16:00")
     never = recurrence.Pattern("D", time(6), months=0, until=datetime(2027, 1, 1, tzinfo=UTC))
     assert describe(never, "UTC", None).startswith("Never fires: ")
+
+
+def test_until_in_a_zone_this_host_does_not_know_is_shown_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    p = _several("D", time(6), until=datetime(2027, 6, 30, 16, 0, tzinfo=UTC))
+    assert describe(p, "Mars/Olympus_Mons", None).endswith(
+        "(Mars/Olympus_Mons), indefinitely, until 2027-06-30 16:00"
+    )

@@ -142,6 +142,14 @@ def _pattern_problems(values: dict[str, Any]) -> dict[str, str]:
             problems[name] = f"{name} cannot be read (stored: {_shown(value)})"
     if "skip" in problems and values["skip"] is None:  # what InstantList reads of a bad value
         problems["skip"] = "skip cannot be read: it is not a list of instants with a UTC offset"
+    times, first = values["times_of_day"], values["time_of_day"]
+    if times is None:  # what TimeList reads of a bad value
+        problems["times_of_day"] = "times_of_day cannot be read: it is not a list of times"
+    elif not problems.keys() & {"times_of_day", "time_of_day"} and times and min(times) != first:
+        problems["times_of_day"] = (
+            f"time_of_day ({_shown(first)}) is not the earliest of times_of_day "
+            f"(stored: {', '.join(t.isoformat() for t in times)})"
+        )
     return problems
 
 
@@ -372,8 +380,10 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     """
     values = {name: getattr(schedule, name) for name in _COLUMNS}
     pattern: recurrence.Pattern | None = None
+    readable = False  # and so in a zone known here
     try:
         pattern = pattern_of(schedule)
+        readable = True
     except UnreadableSchedule as exc:
         for name, unshowable in _UNSHOWABLE.items():
             if name in exc.problems and unshowable(values[name]):
@@ -389,7 +399,7 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
         zone_shown = pattern.timezone or zone_name(zone)
         shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
         values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)
-        if "timezone" not in stored_problems(schedule):
+        if readable:
             values["rrule"] = ical.to_rrule(pattern, schedule.anchor, zone, zone_name(zone))
     return values
 
