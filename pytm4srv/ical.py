@@ -90,7 +90,13 @@ def to_rrule(pattern: Pattern, anchor: datetime, zone: tzinfo, zone_name: str) -
 
 
 def _recur(p: Pattern) -> dict[str, Any] | None:
-    """The RECUR parts of a pattern (no UNTIL); None when none state it exactly."""
+    """The RECUR parts of a pattern (no UNTIL); None when none state it exactly.
+
+    A period's instances are its dates times the grid BYHOUR x BYMINUTE x BYSECOND (for H:
+    BYMINUTE x BYSECOND), in wall order. When the times of day are the whole grid, the dates
+    are stated by BYDAY, BYMONTHDAY, BYYEARDAY or, for positions, BYSETPOS over whole blocks;
+    else BYSETPOS keeps the times' positions in the block of each date it keeps.
+    """
     if recurrence.never_fires(p):
         return None
     recur: dict[str, Any] = {"FREQ": _FREQ[p.frequency]}
@@ -101,8 +107,9 @@ def _recur(p: Pattern) -> dict[str, Any] | None:
     hours = sorted({t.hour for t in times})
     minutes = sorted({t.minute for t in times})
     seconds = sorted({t.second for t in times})
-    if len(hours) * len(minutes) * len(seconds) != len(times):
-        return None  # BYHOUR x BYMINUTE x BYSECOND names every combination
+    grid = sorted(time(h, m, s) for h in hours for m in minutes for s in seconds)
+    # The positions of the times in each date's (hour's) block of instances, 1-based.
+    in_block = [grid.index(t) + 1 for t in times]
     if not hourly:
         recur["BYHOUR"] = hours
     recur["BYMINUTE"] = minutes
@@ -115,35 +122,59 @@ def _recur(p: Pattern) -> dict[str, Any] | None:
         recur["BYDAY"] = weekdays
     if p.frequency == "W":
         recur["WKST"] = "MO"
-    if not p.indices or p.frequency in "DH":
-        return recur  # H ignores indices; D's are 1 or -1 here (else it never fires)
-    if p.frequency == "M" and p.weekdays == ALL_WEEKDAYS:
+    # Positions of dates kept by BYSETPOS (None: every date the other parts give, at most
+    # ``dates`` of them in a period).
+    positions: list[int] | None = None
+    dates = 1
+    if p.frequency in "DH":
+        pass  # one date (hour) per period; D's indices hold 1 or -1 here (else it never fires)
+    elif p.indices and p.frequency == "M" and p.weekdays == ALL_WEEKDAYS:
         del recur["BYDAY"]  # positions among all days are days of the month
         recur["BYMONTHDAY"] = sorted({i for i in p.indices if -31 <= i <= 31})
-        return recur
-    if p.frequency == "Y" and p.weekdays == ALL_WEEKDAYS and p.months == ALL_MONTHS:
+        dates = len(recur["BYMONTHDAY"])
+    elif p.indices and p.frequency == "Y" and p.weekdays == ALL_WEEKDAYS and p.months == ALL_MONTHS:
         del recur["BYDAY"]
         recur["BYYEARDAY"] = sorted(set(p.indices))
-        return recur
-    if p.frequency == "W":
-        if p.months == ALL_MONTHS:  # every week has the same candidates: keep those selected
-            chosen = [weekdays[i - 1 if i > 0 else i] for i in p.indices if abs(i) <= len(weekdays)]
+        dates = len(recur["BYYEARDAY"])
+    elif p.frequency == "W" and (not p.indices or p.months == ALL_MONTHS):
+        if p.indices:  # every week has the same candidates: keep those selected
+            chosen = {weekdays[i - 1 if i > 0 else i] for i in p.indices if abs(i) <= len(weekdays)}
             recur["BYDAY"] = [day for day in _DAYS if day in chosen]
-            return recur
-        # Else BYSETPOS, which python-dateutil does not count over whole weeks (it starts the
-        # first week at DTSTART, and cuts weeks at a new year): no text is exact for it.
+        dates = len(recur["BYDAY"])
+    elif p.frequency == "W":
+        # BYSETPOS over dates, which python-dateutil does not count over whole weeks (it starts
+        # the first week at DTSTART, and cuts weeks at a new year): no text is exact for it.
         return None
-    # A period's instances are its dates times the times of day, in wall order: date position
-    # i is the block of instance positions (i-1)k+1 .. ik (from the end when negative).
-    k = len(times)
-    positions: set[int] = set()
-    for i in p.indices:
-        sign, n = (1, i) if i > 0 else (-1, -i)
-        positions.update(sign * pos for pos in range((n - 1) * k + 1, n * k + 1))
-    if max(abs(pos) for pos in positions) > _MAX_POSITION:
+    elif p.indices:
+        positions = list(p.indices)
+    else:
+        dates = _most_dates(p.frequency, p.weekdays, p.months)
+    if positions is None and len(in_block) == len(grid):
+        return recur  # every time of every date
+    n = len(grid)
+    if positions is None:
+        positions = list(range(1, dates + 1))
+    setpos = set()
+    for i in positions:
+        for t in in_block:
+            setpos.add((i - 1) * n + t if i > 0 else i * n + t - 1)
+    if max(abs(pos) for pos in setpos) > _MAX_POSITION:
         return None
-    recur["BYSETPOS"] = sorted(positions)
+    recur["BYSETPOS"] = sorted(setpos)
     return recur
+
+
+def _most_dates(frequency: str, weekdays: int, months: int) -> int:
+    """The most candidate dates a period can hold (a BYSETPOS of every date names them all)."""
+    per_weekday = bin(weekdays).count("1")
+    if frequency in "DH":
+        return 1
+    if frequency == "W":
+        return per_weekday
+    if frequency == "M":
+        return min(31, 5 * per_weekday)
+    lengths = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    return sum(min(n, 5 * per_weekday) for m, n in enumerate(lengths) if months >> m & 1)
 
 
 def _local_text(wall: datetime) -> str:
@@ -438,8 +469,6 @@ def _fields(recur: dict[str, list[Any]], start: datetime) -> dict[str, Any]:
         raise RuleRefused(
             f"BYMONTHDAY with FREQ={freq}: a schedule cannot keep days by their date."
         )
-    if setpos and frequency in "DH":
-        raise RuleRefused(f"BYSETPOS with FREQ={freq}: it would select some times of a day.")
     wkst = str(_one(recur, "WKST")).upper() if "WKST" in recur else "MO"
     if wkst not in _DAYS:
         raise RuleRefused(f"WKST={wkst} is not a weekday (MO..SU).")
@@ -494,14 +523,27 @@ def _fields(recur: dict[str, list[Any]], start: datetime) -> dict[str, Any]:
             )
         frequency = "M"
     if setpos:
-        if indices:
-            raise RuleRefused(
-                "BYSETPOS together with BYMONTHDAY, BYYEARDAY, BYDAY ordinals or the day of "
-                "DTSTART: give the days with BYDAY."
-            )
-        indices = _dates_of_positions(setpos, len(times))
-    if frequency == "H":
-        times = tuple(sorted(set(times)))
+        blocks, kept = _blocks_of_positions(setpos, len(times))
+        times = tuple(times[i - 1] for i in kept)
+        if frequency == "H" and not {1, -1} & blocks:
+            raise RuleRefused("BYSETPOS with FREQ=HOURLY keeps no instance of an hour.")
+        if frequency in "YMW" and indices:
+            # BYMONTHDAY, BYYEARDAY, BYDAY ordinals or DTSTART's day give the dates: BYSETPOS
+            # may only pick times, keeping every date they give.
+            most = len(set(indices))
+            if not (set(range(1, most + 1)) <= blocks or set(range(-most, 0)) <= blocks):
+                raise RuleRefused(
+                    "BYSETPOS together with BYMONTHDAY, BYYEARDAY, BYDAY ordinals or the day of "
+                    "DTSTART keeps only some of their days: give the days with BYDAY."
+                )
+        elif frequency in "YMWD":
+            most = _most_dates(frequency, weekdays, months)
+            indices = [] if set(range(1, most + 1)) <= blocks else sorted(blocks)
+    if len(times) > recurrence.MAX_TIMES_OF_DAY:
+        raise RuleRefused(
+            f"BYHOUR x BYMINUTE x BYSECOND (and BYSETPOS) give {len(times)} times of day; a "
+            f"schedule has at most {recurrence.MAX_TIMES_OF_DAY}."
+        )
     return {
         "frequency": frequency,
         "interval": interval,
@@ -533,7 +575,8 @@ def _byday(recur: dict[str, list[Any]]) -> tuple[list[int], list[tuple[int, int]
 
 
 def _times(recur: dict[str, list[Any]], frequency: str, start: datetime) -> tuple[time, ...]:
-    """Every combination of BYHOUR, BYMINUTE and BYSECOND (each defaulting to DTSTART's)."""
+    """Every combination of BYHOUR, BYMINUTE and BYSECOND (each defaulting to DTSTART's),
+    ascending: the instants of a date (for H, of an hour), before BYSETPOS."""
     hours = _ints(recur, "BYHOUR", 0, 23) or [start.hour]
     minutes = _ints(recur, "BYMINUTE", 0, 59) or [start.minute]
     seconds = _ints(recur, "BYSECOND", 0, 60) or [start.second]
@@ -546,29 +589,27 @@ def _times(recur: dict[str, list[Any]], frequency: str, start: datetime) -> tupl
             raise RuleRefused("BYHOUR with FREQ=HOURLY: a schedule cannot keep hours by number.")
         hours = [0]
     combos = {time(h, m, s) for h, m, s in product(set(hours), set(minutes), set(seconds))}
-    if len(combos) > recurrence.MAX_TIMES_OF_DAY:
-        raise RuleRefused(
-            f"BYHOUR x BYMINUTE x BYSECOND gives {len(combos)} times of day; a schedule has at "
-            f"most {recurrence.MAX_TIMES_OF_DAY}."
-        )
     return tuple(sorted(combos))
 
 
-def _dates_of_positions(setpos: Sequence[int], k: int) -> list[int]:
-    """BYSETPOS over a period's instances (dates x k times) as positions of dates; refused
-    unless it keeps every time of each date it keeps."""
-    wanted = set(setpos)
-    dates: set[int] = set()
-    for pos in wanted:
-        sign, n = (1, pos) if pos > 0 else (-1, -pos)
-        block = (n - 1) // k + 1
-        if not all(sign * p in wanted for p in range((block - 1) * k + 1, block * k + 1)):
-            raise RuleRefused(
-                "BYSETPOS selects some of the times of a day but not all: a schedule fires at "
-                "every one of its times on each day it selects."
-            )
-        dates.add(sign * block)
-    return sorted(dates)
+def _blocks_of_positions(setpos: Sequence[int], n: int) -> tuple[set[int], list[int]]:
+    """BYSETPOS over a period's instances (dates x the ``n`` times of the grid, in wall order)
+    as (positions of dates, positions of times in each date's block); refused unless it keeps
+    the same times on every date it keeps."""
+    kept: dict[int, set[int]] = {}
+    for pos in set(setpos):
+        if pos > 0:
+            block, in_block = (pos - 1) // n + 1, (pos - 1) % n + 1
+        else:
+            block, in_block = -((-pos - 1) // n + 1), n - (-pos - 1) % n
+        kept.setdefault(block, set()).add(in_block)
+    times = set(map(frozenset, kept.values()))
+    if len(times) != 1:
+        raise RuleRefused(
+            "BYSETPOS keeps different times on different days: a schedule fires at the same "
+            "times on each day it selects."
+        )
+    return set(kept), sorted(times.pop())
 
 
 def _until(recur: dict[str, list[Any]], has_dtstart: bool) -> datetime | None:

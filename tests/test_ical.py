@@ -122,17 +122,20 @@ def test_answered_rrule_expands_to_the_fires_and_reads_back_the_same(schedule) -
     first = rec.next_fires(dataclasses.replace(pattern, skip=()), anchor, UTC, EARLIEST, 1)
     event(f"{pattern.frequency} {'stated' if text else 'no text'}")
     if text is None:
-        # Only a schedule that never fires, or whose times are no product of hours, minutes
-        # and seconds, or whose positions run past 366, has no text.
+        # Only a schedule that never fires, or whose BYSETPOS would run past position 366 (a
+        # date's block holds every combination of its times' hours, minutes and seconds), or
+        # a weekly one with positions and not every month, has no text.
         hourly = pattern.frequency == "H"
         times = {t.replace(hour=0) for t in pattern.times_of_day} if hourly else set()
         times = times or set(pattern.times_of_day)
         sizes = [len({getattr(t, part) for t in times}) for part in ("hour", "minute", "second")]
-        product = sizes[0] * sizes[1] * sizes[2]
-        far = max((abs(i) for i in pattern.indices), default=0) * len(times) > 366
+        grid = sizes[0] * sizes[1] * sizes[2]
+        most = 2 * max((abs(i) for i in pattern.indices), default=0)
+        most = most or {"Y": 366, "M": 31, "W": 7, "D": 1, "H": 1}[pattern.frequency]
+        far = grid * most > 366
         # dateutil does not count a BYSETPOS over whole weeks (only months are all here).
-        new_year = pattern.frequency == "W" and pattern.indices and pattern.months != 4095
-        assert not first or product != len(times) or far or new_year
+        weekly = pattern.frequency == "W" and pattern.indices and pattern.months != 4095
+        assert not first or far or weekly
         return
     start = first[0]
     before = start + SPAN[pattern.frequency]
@@ -175,17 +178,32 @@ def test_a_schedule_without_zone_answers_the_service_zone() -> None:
     "pattern",
     [
         Pattern("D", time(8), months=0),  # never
-        Pattern("D", time(6), times_of_day=(time(6), time(18, 30))),  # 06:00, 18:30: no product
         # The 20th Monday of the year, at every hour: instance positions 457 to 480.
         Pattern(
             "Y", time(0), weekdays=1, indices=(20,), times_of_day=tuple(time(h) for h in range(24))
         ),
         Pattern("D", time(8), until=datetime(2026, 1, 1, tzinfo=UTC)),  # ends before it starts
     ],
-    ids=["never", "not-a-product", "positions-past-366", "over-before-the-anchor"],
+    ids=["never", "positions-past-366", "over-before-the-anchor"],
 )
 def test_schedules_no_single_rrule_states_answer_none(pattern: Pattern) -> None:
     assert to_rrule(pattern, datetime(2027, 1, 1, tzinfo=UTC), UTC, "UTC") is None
+
+
+def test_times_that_are_no_grid_of_hours_and_minutes_are_kept_by_bysetpos() -> None:
+    # 06:00 and 18:30: BYHOUR=6,18 x BYMINUTE=0,30 gives 06:00, 06:30, 18:00, 18:30 each day;
+    # BYSETPOS keeps the 1st and 4th of each day (of each date's block of 4 for a week).
+    daily = Pattern("D", time(6), times_of_day=(time(6), time(18, 30)))
+    text = to_rrule(daily, datetime(2027, 1, 1, tzinfo=UTC), UTC, "UTC")
+    assert text is not None and text.endswith("BYHOUR=6,18;BYSETPOS=1,4")
+    weekly = Pattern("W", time(6), weekdays=0b101, times_of_day=(time(6), time(18, 30)))
+    text = to_rrule(weekly, datetime(2027, 1, 1, tzinfo=UTC), UTC, "UTC")
+    assert text is not None and "BYDAY=MO,WE;BYSETPOS=1,4,5,8;WKST=MO" in text
+    after, before = datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC)
+    expected = rec.fires_between(weekly, datetime(2027, 1, 1, tzinfo=UTC), UTC, after, before)
+    assert dateutil_fires(text, after, before) == expected
+    back = from_rrule(text, EARLIEST, None, UTC)
+    assert (back.times_of_day, back.weekdays) == ((time(6), time(18, 30)), 0b101)
 
 
 def test_the_first_fire_in_a_gap_is_written_as_the_wall_time_asked_for() -> None:
@@ -463,11 +481,11 @@ D = "DTSTART;TZID=UTC:20270104T080000\n"
         (D + "RRULE:FREQ=WEEKLY;BYDAY=MO,SU;BYSETPOS=1;WKST=SU", "WKST=SU"),
         (D + "RRULE:FREQ=WEEKLY;BYDAY=2MO", "BYDAY with ordinals"),
         (D + "RRULE:FREQ=DAILY;BYMONTHDAY=1", "BYMONTHDAY with FREQ=DAILY"),
-        (D + "RRULE:FREQ=DAILY;BYSETPOS=1", "BYSETPOS with FREQ=DAILY"),
-        (D + "RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYSETPOS=1", "BYSETPOS together with BYMONTHDAY"),
+        (D + "RRULE:FREQ=HOURLY;BYMINUTE=0;BYSECOND=0;BYSETPOS=2", "no instance of an hour"),
+        (D + "RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15;BYSETPOS=1", "BYSETPOS together with BYMONTHDAY"),
         (
-            D + "RRULE:FREQ=MONTHLY;BYDAY=MO;BYHOUR=6,18;BYSETPOS=1",
-            "BYSETPOS selects some of the times",
+            D + "RRULE:FREQ=MONTHLY;BYDAY=MO;BYHOUR=6,18;BYSETPOS=1,4",
+            "different times on different days",
         ),
         (D + "RRULE:FREQ=MONTHLY;BYYEARDAY=1", "BYYEARDAY"),
         (D + "RRULE:FREQ=HOURLY;BYHOUR=8", "BYHOUR with FREQ=HOURLY"),
@@ -486,6 +504,8 @@ D = "DTSTART;TZID=UTC:20270104T080000\n"
     ],  # fmt: skip
 )
 def test_each_rule_the_model_cannot_state_is_refused_naming_the_part(text: str, part: str):
+    """(The first Monday of the month at 06:00 alone, BYSETPOS=1 over BYHOUR=6,18, is stated:
+    see test_bysetpos_may_keep_some_times_of_the_days_it_keeps.)"""
     with pytest.raises(RuleRefused, match=part):
         from_rrule(text, EARLIEST, None, UTC)
 
@@ -521,3 +541,22 @@ def test_any_text_reads_or_is_refused_never_fails_otherwise(start, parts, noise,
             assert str(exc)
         else:
             pattern_of(fields)  # what is read makes a valid pattern
+
+
+@pytest.mark.parametrize(
+    ("rule", "times", "indices"),
+    [
+        ("FREQ=MONTHLY;BYDAY=MO;BYHOUR=6,18;BYSETPOS=1", (time(6),), (1,)),
+        ("FREQ=MONTHLY;BYDAY=MO;BYHOUR=6,18;BYSETPOS=-1", (time(18),), (-1,)),
+        ("FREQ=DAILY;BYHOUR=6,18;BYMINUTE=0,30;BYSETPOS=1,4", (time(6), time(18, 30)), ()),
+        ("FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=6,18;BYSETPOS=2", (time(18),), (1,)),
+    ],
+)
+def test_bysetpos_may_keep_some_times_of_the_days_it_keeps(rule, times, indices) -> None:
+    text = D + "RRULE:" + rule + ";BYSECOND=0" + ("" if "BYMINUTE" in rule else ";BYMINUTE=0")
+    fields = from_rrule(text, EARLIEST, None, UTC)
+    assert (fields.times_of_day, fields.indices) == (times, indices)
+    after, before = datetime(2027, 1, 4, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC)
+    assert fields.anchor is not None
+    got = rec.fires_between(pattern_of(fields), fields.anchor, UTC, after, before)
+    assert got == dateutil_fires(text, after, before) and got
