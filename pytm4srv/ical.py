@@ -292,13 +292,16 @@ def _read(
         _instant(ex_wall, recurrence.zone_named(ex_zone) if ex_zone else z)
         for ex_wall, ex_zone in lines.exdates
     ]
+    anchor_at = start
     if lines.dtstart is not None:
-        # A reader starts at DTSTART; the engine at the start of DTSTART's period.
+        if pattern.frequency == "H":
+            anchor_at = _hour_anchor(wall, z, pattern.interval)
+        # A reader starts at DTSTART; the engine at the start of the anchor's period.
         skip += recurrence.fires_between(
-            pattern, start, zone, _EARLIEST, start.astimezone(UTC) - timedelta(microseconds=1)
+            pattern, anchor_at, zone, _EARLIEST, start.astimezone(UTC) - timedelta(microseconds=1)
         )
     if "COUNT" in recur:
-        until = _nth_fire(pattern, start, zone, _count(recur))
+        until = _nth_fire(pattern, anchor_at, start, zone, _count(recur))
     if len(set(skip)) > max_skip:
         raise RuleRefused(
             f"The rule skips more than {max_skip} instants (EXDATE, and the instances of "
@@ -314,8 +317,24 @@ def _read(
         until=until,
         skip=tuple(sorted({s.astimezone(UTC) for s in skip})),
         timezone=own_zone if lines.dtstart is not None else None,
-        anchor=start.astimezone(UTC) if lines.dtstart is not None else None,
+        anchor=anchor_at.astimezone(UTC) if lines.dtstart is not None else None,
     )
+
+
+def _hour_anchor(wall: datetime, zone: tzinfo, interval: int) -> datetime:
+    """An instant whose clock hour counts the same hourly periods as DTSTART's wall time.
+
+    A DTSTART in a DST gap names a clock hour no instant has (a reader counts its hours from
+    it, as the engine counts from the anchor's): then the latest existing hour a whole number
+    of intervals before it. Its period's fires before DTSTART are skipped like the others.
+    """
+    step = timedelta(hours=interval)
+    candidate = wall
+    while True:
+        instant = candidate.replace(tzinfo=zone)
+        if instant.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == candidate:
+            return instant
+        candidate -= step
 
 
 def _split(text: str) -> _Lines:
@@ -633,9 +652,11 @@ def _count(recur: dict[str, list[Any]]) -> int:
     return count
 
 
-def _nth_fire(pattern: Pattern, start: datetime, zone: tzinfo, n: int) -> datetime | None:
-    """COUNT=n as ``until``: the n-th fire from DTSTART on (skipped ones count, as EXDATE
-    removes instances after COUNT); None when there are fewer."""
+def _nth_fire(
+    pattern: Pattern, anchor: datetime, start: datetime, zone: tzinfo, n: int
+) -> datetime | None:
+    """COUNT=n as ``until``: the n-th fire from DTSTART (``start``) on (skipped ones count, as
+    EXDATE removes instances after COUNT); None when there are fewer."""
     after = start.astimezone(UTC) - timedelta(microseconds=1)
-    fires = recurrence.next_fires(pattern, start, zone, after, n)
+    fires = recurrence.next_fires(pattern, anchor, zone, after, n)
     return fires[-1] if len(fires) == n else None

@@ -560,3 +560,17 @@ def test_bysetpos_may_keep_some_times_of_the_days_it_keeps(rule, times, indices)
     assert fields.anchor is not None
     got = rec.fires_between(pattern_of(fields), fields.anchor, UTC, after, before)
     assert got == dateutil_fires(text, after, before) and got
+
+
+def test_an_hourly_rule_starting_in_a_gap_counts_its_hours_from_there() -> None:
+    # 2027-03-14 02:30 does not exist in Chicago; every 2 hours from it is 02:30 (08:30Z), 04:30,
+    # 06:30 ... wall time, as python-dateutil counts them: not 03:30, 05:30.
+    text = "DTSTART;TZID=America/Chicago:20270314T023000\nRRULE:FREQ=HOURLY;INTERVAL=2;COUNT=4"
+    fields = from_rrule(text, EARLIEST, None, UTC)
+    assert fields.anchor is not None
+    pattern = pattern_of(fields)
+    got = rec.next_fires(pattern, fields.anchor, UTC, datetime(2027, 3, 14, tzinfo=UTC), 10)
+    assert got == dateutil_fires(
+        text, datetime(2027, 3, 14, tzinfo=UTC), datetime(2027, 3, 15, tzinfo=UTC)
+    )
+    assert len(got) == 4
