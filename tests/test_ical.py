@@ -25,6 +25,16 @@ Pattern = rec.Pattern
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
 ZONE_NAMES = ("UTC", "America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Apia")
+CLOCK_CHANGES = [
+    datetime(2027, 3, 14, 8, tzinfo=UTC),  # Chicago
+    datetime(2027, 11, 7, 7, tzinfo=UTC),
+    datetime(2027, 3, 28, 1, tzinfo=UTC),  # Berlin
+    datetime(2027, 10, 31, 1, tzinfo=UTC),
+    datetime(2027, 4, 3, 15, tzinfo=UTC),  # Lord Howe (30 minutes)
+    datetime(2027, 10, 2, 15, 30, tzinfo=UTC),
+    datetime(2011, 12, 30, 10, tzinfo=UTC),  # Apia skips a day
+    datetime(2011, 9, 24, 14, tzinfo=UTC),
+]
 #: How far an example compares the two expansions, by frequency.
 SPAN = {
     "Y": timedelta(days=30 * 366),
@@ -81,8 +91,18 @@ def schedules(draw) -> tuple[Pattern, datetime]:
         )
     )
     zone = draw(st.sampled_from(ZONE_NAMES))
-    anchor = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(
-        seconds=draw(st.integers(0, 10 * 366 * 86400))
+    anchor = draw(
+        st.one_of(
+            st.integers(0, 10 * 366 * 86400).map(
+                lambda s: datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=s)
+            ),
+            # Near a clock change of one of the zones (Apia's skipped 2011-12-30 included).
+            st.builds(
+                lambda t, s: t + timedelta(seconds=s),
+                st.sampled_from(CLOCK_CHANGES),
+                st.integers(-3 * 86400, 3 * 86400),
+            ),
+        )
     )
     until = draw(
         st.one_of(
