@@ -507,16 +507,30 @@ def _fields(recur: dict[str, list[Any]], start: datetime) -> dict[str, Any]:
     if plain_days:
         weekdays = sum(1 << d for d in plain_days)
     if ordinals:
-        weekday_set = {d for d, _ in ordinals}
-        if len(weekday_set) > 1:
-            raise RuleRefused(
-                "BYDAY ordinals on more than one weekday (e.g. 1MO,1TU): a schedule counts "
-                "positions among all its weekdays together, so each weekday cannot have its own."
-            )
         if plain_days:
             raise RuleRefused("BYDAY mixes days with and without ordinals.")
-        weekdays = 1 << weekday_set.pop()
-        indices = sorted({n for _, n in ordinals})
+        by_day: dict[int, set[int]] = {}
+        for day, n in ordinals:
+            by_day.setdefault(day, set()).add(n)
+        if len(set(map(frozenset, by_day.values()))) > 1:
+            raise RuleRefused(
+                "BYDAY ordinals that differ between weekdays (e.g. 1MO,2TU): a schedule counts "
+                "positions among all its weekdays together, so each weekday cannot have its own."
+            )
+        weekdays = sum(1 << day for day in by_day)
+        # The n-th of each of k weekdays all lie in the n-th run of 7 days from the start (the
+        # end, when negative): they are the candidates at positions (n-1)k+1 .. nk.
+        k = len(by_day)
+        wanted = next(iter(by_day.values()))
+        indices = sorted(
+            {
+                sign * pos
+                for n in wanted
+                for sign in (1 if n > 0 else -1,)
+                for pos in range((abs(n) - 1) * k + 1, abs(n) * k + 1)
+                if pos <= 366
+            }
+        )
     elif monthdays:
         indices = sorted(set(monthdays))
     elif yeardays:

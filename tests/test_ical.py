@@ -495,7 +495,8 @@ D = "DTSTART;TZID=UTC:20270104T080000\n"
         (D + "RRULE:FREQ=MINUTELY;BYHOUR=8", "FREQ=MINUTELY"),
         (D + "RRULE:FREQ=YEARLY;BYWEEKNO=1", "BYWEEKNO"),
         (D + "RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYDAY=MO", "BYMONTHDAY together with BYDAY"),
-        (D + "RRULE:FREQ=MONTHLY;BYDAY=1MO,2TU", "BYDAY ordinals on more than one weekday"),
+        (D + "RRULE:FREQ=MONTHLY;BYDAY=1MO,2TU", "BYDAY ordinals that differ between weekdays"),
+        (D + "RRULE:FREQ=MONTHLY;BYDAY=1MO,1TU,2MO", "BYDAY ordinals that differ between weekdays"),
         (D + "RRULE:FREQ=MONTHLY;BYDAY=1MO,TU", "BYDAY mixes"),
         (D + "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,SU;WKST=SU", "WKST=SU"),
         (D + "RRULE:FREQ=WEEKLY;BYDAY=MO,SU;BYSETPOS=1;WKST=SU", "WKST=SU"),
@@ -594,3 +595,24 @@ def test_an_hourly_rule_starting_in_a_gap_counts_its_hours_from_there() -> None:
         text, datetime(2027, 3, 14, tzinfo=UTC), datetime(2027, 3, 15, tzinfo=UTC)
     )
     assert len(got) == 4
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=MONTHLY;BYDAY=1MO,1FR",
+        "FREQ=MONTHLY;BYDAY=-1SA,-1SU",
+        "FREQ=MONTHLY;BYDAY=5MO,5FR",  # months without a fifth Friday keep the fifth Monday
+        "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU,2TH,-2TU,-2TH",
+        "FREQ=YEARLY;BYDAY=2MO,2TU,53MO,53TU",
+        "FREQ=YEARLY;BYMONTH=3;BYDAY=1MO,1WE",
+        "FREQ=YEARLY;BYMONTH=3,9;BYDAY=-1FR,-1SA",
+    ],
+)
+def test_the_same_ordinals_on_several_weekdays_are_read_exactly(rule: str) -> None:
+    text = f"DTSTART;TZID=Europe/Berlin:20270101T083000\nRRULE:{rule}"
+    fields = from_rrule(text, EARLIEST, None, UTC)
+    assert fields.anchor is not None
+    after, before = datetime(2026, 12, 31, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=UTC)
+    got = rec.fires_between(pattern_of(fields), fields.anchor, UTC, after, before)
+    assert got and got == dateutil_fires(text, after, before)

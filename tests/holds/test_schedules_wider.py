@@ -288,7 +288,7 @@ def test_an_rrule_sent_with_a_field_it_sets_is_invalid_naming_rrule(planner, bod
         ("RRULE:FREQ=MINUTELY;INTERVAL=15", "FREQ=MINUTELY"),
         ("RRULE:FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO", "BYWEEKNO"),
         ("RRULE:FREQ=MONTHLY;BYDAY=FR;BYMONTHDAY=13", "BYMONTHDAY together with BYDAY"),
-        ("RRULE:FREQ=MONTHLY;BYDAY=1MO,2TU", "ordinals on more than one weekday"),
+        ("RRULE:FREQ=MONTHLY;BYDAY=1MO,2TU", "ordinals that differ between weekdays"),
         ("RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,SU;WKST=SU", "WKST=SU"),
     ],
 )
