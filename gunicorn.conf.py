@@ -13,8 +13,11 @@ they measure is what is served. docs/API.md (Serving) explains the choices.
   feed's secret masked, status, milliseconds, user id, request id; docs/API.md, Logging).
   gunicorn's would log each request a second time, with the raw request line.
 
+- No control socket (gunicornc's), unless ``PYTM4SRV_CONTROL_SOCKET`` names one: by default
+  gunicorn puts it at one path per user, which two instances on one host would share.
+
 Environment: ``PYTM4SRV_BIND`` (default ``127.0.0.1:5000``), ``PYTM4SRV_WORKERS`` (2),
-``PYTM4SRV_THREADS`` (8).
+``PYTM4SRV_THREADS`` (8), ``PYTM4SRV_CONTROL_SOCKET`` (none).
 """
 
 from __future__ import annotations
@@ -31,3 +34,24 @@ accesslog = None
 # neither the path nor the query string nor the Referer, any of which may hold a secret; the
 # request id ties each line to the app's.
 access_log_format = '%(h)s %(t)s "%(m)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# gunicorn's control socket (for gunicornc) is one path per user by default, so two instances
+# on one host would share it. The service needs none: it is off, unless PYTM4SRV_CONTROL_SOCKET
+# names a path for this instance.
+if os.environ.get("PYTM4SRV_CONTROL_SOCKET"):
+    control_socket = os.environ["PYTM4SRV_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+
+def pre_request(worker: object, req: object) -> None:
+    """Hand gunicorn's request to the app, which may have to close its connection
+    (pytm4srv/serving.py)."""
+    from pytm4srv import serving
+
+    serving.hand_over(req)
+
+
+def post_request(worker: object, req: object, environ: object, resp: object) -> None:
+    from pytm4srv import serving
+
+    serving.release()

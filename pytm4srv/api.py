@@ -22,13 +22,14 @@ import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Request, current_app, g, request, send_from_directory
+from flask import Flask, Request, Response, current_app, g, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from pytm4srv import serving
 from pytm4srv.errors import error_payload
 from pytm4srv.fields import INT32_MAX
 from pytm4srv.schemas import ErrorSchema
@@ -220,7 +221,7 @@ def _read_body() -> None:
     too_large = f"The request body is larger than {cap} bytes."
     try:
         data = request.get_data(cache=True)
-    except RequestEntityTooLarge:
+    except RequestEntityTooLarge:  # werkzeug read none of it
         abort(413, message=too_large)
     except HTTPException:
         raise  # the client went away (werkzeug's ClientDisconnected, a 400)
@@ -229,6 +230,23 @@ def _read_body() -> None:
     if cap is not None and request.content_length is None and len(data) >= cap:
         if request.environ["wsgi.input"].read(1):
             abort(413, message=too_large)
+    g.setdefault(_BODY_READ, True)
+
+
+#: Set on ``g`` once the whole request body was read.
+_BODY_READ = "pytm4srv_body_read"
+
+
+def _close_if_body_unread(response: Response) -> Response:
+    """An answer given before the request's whole body was read closes the connection: the
+    rest of the body would be read as the next request (pytm4srv/serving.py)."""
+    has_body = (
+        request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+    if has_body and not g.get(_BODY_READ):
+        response.headers["Connection"] = "close"
+        serving.close_connection()
+    return response
 
 
 def _limit_url_length() -> None:
@@ -303,6 +321,7 @@ def init_app(app: Flask) -> Api:
     _serve_swagger_ui(app)
     app.before_request(_limit_url_length)
     app.before_request(_read_body)
+    app.after_request(_close_if_body_unread)
 
     # apispec's type hint leaves out the None that its documentation allows (write it out).
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -243,9 +244,9 @@ def _limit_request_waits(engine: Engine, timeout: float) -> None:
 
 def _bound_connects(engine: Engine, timeout: float) -> None:
     @event.listens_for(engine, "do_connect")
-    def _connect_timeout(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> None:
+    def _connect_in_time(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> Any:
         if not has_request_context():
-            return
+            return None  # commands connect as the driver does
         remaining = _request_deadline(timeout) - time.monotonic()
         if remaining <= 0:
             raise dialect.loaded_dbapi.OperationalError("the request's database time ran out")
@@ -255,6 +256,59 @@ def _bound_connects(engine: Engine, timeout: float) -> None:
         cparams["connect_timeout"] = str(
             min(limit, math.ceil(configured)) if configured > 0 else limit
         )
+        # The driver's timeout is per address tried and at least 2 s: the whole attempt is
+        # bounded here instead, as the watchdog bounds a connection in use.
+        return _connect_by(remaining + WATCHDOG_GRACE, dialect, cargs, cparams)
+
+
+class _Attempt:
+    """One connection attempt in a thread of its own, which the request may stop waiting for:
+    a connection that opens after that is closed, never handed to anyone."""
+
+    def __init__(self, dialect: Dialect, cargs: Any, cparams: Any) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self.connection: Any = None
+        self.error: BaseException | None = None
+        self._dialect, self._cargs, self._cparams = dialect, cargs, cparams
+
+    def run(self) -> None:
+        try:
+            connection = self._dialect.connect(*self._cargs, **self._cparams)
+        except BaseException as exc:
+            self.error = exc
+        else:
+            with self._lock:
+                if self._abandoned:
+                    connection.close()
+                else:
+                    self.connection = connection
+        finally:
+            self._done.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether it ended within ``seconds``; if not, it is abandoned."""
+        if self._done.wait(seconds):
+            return True
+        with self._lock:
+            if self.connection is not None or self.error is not None:
+                return True
+            self._abandoned = True
+        return False
+
+
+def _connect_by(seconds: float, dialect: Dialect, cargs: Any, cparams: Any) -> Any:
+    """A new connection, or the driver's OperationalError after ``seconds``."""
+    attempt = _Attempt(dialect, cargs, cparams)
+    threading.Thread(target=attempt.run, name="pytm4srv-db-connect", daemon=True).start()
+    if not attempt.wait(seconds):
+        raise dialect.loaded_dbapi.OperationalError(
+            f"the database did not accept a connection within {seconds:.1f} s"
+        )
+    if attempt.error is not None:
+        raise attempt.error
+    return attempt.connection
 
 
 def _watch_requests(engine: Engine, timeout: float) -> None:
@@ -437,11 +491,21 @@ def read_session() -> Iterator[Session]:
 def write_session(*, lock_timeout: float | None = None) -> Iterator[Session]:
     """A session for a command that writes (commit it yourself); rolled back unless committed.
 
+    It first names the database on stderr (``database: URL``, any password masked), so that a
+    command run without the service's environment says which database it writes to.
+
     ``lock_timeout``: seconds each lock wait may last (``Database.open``); default, SQLite's
     busy timeout of commands (30 s) and no limit on PostgreSQL.
     """
-    with database().open(WRITE, lock_timeout=lock_timeout) as session:
+    handle = database()
+    print(f"database: {shown_url(handle.engine.url)}", file=sys.stderr, flush=True)
+    with handle.open(WRITE, lock_timeout=lock_timeout) as session:
         yield session
+
+
+def shown_url(url: str | URL) -> str:
+    """A database URL as it may be shown: the password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def is_lock_timeout(exc: BaseException) -> bool:

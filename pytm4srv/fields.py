@@ -37,6 +37,28 @@ class StrictInteger(fields.Integer):
         return result
 
 
+class Bits(StrictInteger):
+    """A set of named things as the bits of an integer: ``names[0]`` is 1, ``names[1]`` 2, ...
+    Any other form (a list of names, a name) is invalid with a message that says how the bits
+    count, ``example`` (two of the names) worked out."""
+
+    def __init__(self, names: tuple[str, ...], example: tuple[str, str], **kwargs: Any) -> None:
+        values = {name: 1 << i for i, name in enumerate(names)}
+        scale = ", ".join(f"{name} = {value}" for name, value in list(values.items())[:3])
+        last = names[-1]
+        first, second = example
+        total = values[first] + values[second]
+        message = (
+            f"Must be an integer whose bits are the {len(names)} choices: {scale}, ... {last} = "
+            f"{values[last]}; so {first} and {second} = {total}."
+        )
+        super().__init__(
+            validate=validate.Range(min=0, max=2 ** len(names) - 1),
+            error_messages={"invalid": message},
+            **kwargs,
+        )
+
+
 class QueryInteger(fields.Integer):
     """An integer in a query string: ASCII decimal digits with an optional minus sign.
 

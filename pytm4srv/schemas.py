@@ -2,36 +2,60 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from pytm4srv.fields import INT32_MAX, StrictInteger
 from pytm4srv.speedups import PlannedDumpSchema
 
+#: Characters no text may hold: the C0 controls U+0000–U+001F and DEL (U+007F). A calendar
+#: client may refuse a whole feed for one of them (RFC 5545 text allows none but its line ends).
+CONTROL = re.compile("[\x00-\x1f\x7f]")
+#: The same, but for tab, LF and CR: text of several lines (a reason, notes) may hold those.
+CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_problem(text: str, *, lines: bool = False) -> str | None:
+    """Why ``text`` cannot be stored as a name (or, ``lines``, as text of several lines); None
+    when it can. The API's fields and the commands that take names ask this."""
+    if (CONTROL_IN_LINES if lines else CONTROL).search(text):
+        allowed = " other than tab, line feed and carriage return" if lines else ""
+        return f"Must not contain control characters (U+0000 to U+001F, U+007F){allowed}."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must be valid Unicode text (no lone surrogates)."
+    return None
+
 
 class Text(fields.String):
-    """A string the databases can store: no NUL character, no lone surrogate, at most ``max``."""
+    """A one-line string the databases can store: no control character, no lone surrogate, at
+    most ``max_length`` characters."""
 
-    default_error_messages = {
-        "nul": "Must not contain the NUL character.",
-        "encoding": "Must be valid Unicode text (no lone surrogates).",
-    }
-    openapi: ClassVar[dict[str, Any]] = {"pattern": "^[^\\u0000]*$"}
+    openapi: ClassVar[dict[str, Any]] = {"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}
+    lines = False
 
     def __init__(self, *, max_length: int, min_length: int = 0, **kwargs: Any) -> None:
         super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise self.make_error("nul")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise self.make_error("encoding") from exc
+        problem = control_problem(text, lines=self.lines)
+        if problem is not None:
+            raise ValidationError(problem)
         return text
+
+
+class TextWithLines(Text):
+    """Text of several lines: as :class:`Text`, but tab, LF and CR are allowed."""
+
+    openapi: ClassVar[dict[str, Any]] = {
+        "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+    }
+    lines = True
 
 
 def Id(**kwargs: Any) -> StrictInteger:

@@ -143,6 +143,13 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+def stderr_lines(result: Any) -> list[str]:
+    """What a command wrote on stderr after naming its database (``database: URL``, the first
+    line of every command that writes)."""
+    lines: list[str] = result.stderr.strip().splitlines()
+    return lines[1:] if lines and lines[0].startswith("database: ") else lines
+
+
 @dataclass
 class Caller:
     """An API user with a token, and a client that sends it."""

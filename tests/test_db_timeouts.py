@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
 
 from pytm4srv import create_app
+from pytm4srv.db import _DEADLINE as DEADLINE_KEY  # the request deadline on g
 from pytm4srv.db import (
     COMMAND_BUSY_TIMEOUT,
     WATCHDOG_GRACE,
@@ -34,6 +36,8 @@ from pytm4srv.models import Machine, MachineHold, Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 from tests.conftest import migrated_database, on_postgresql
 from tests.test_errors import assert_envelope
+from tests.throwaway_postgres import throwaway_postgres
+from tests.throwaway_postgres import unavailable as throwaway_postgres_unavailable
 
 HOLDS = "/api/machines/holds/"
 TIMEOUT = 1.0
@@ -209,3 +213,30 @@ def test_the_timeout_comes_from_the_environment(monkeypatch, tmp_path):
     assert create_app().config["DB_TIMEOUT"] == 3
     monkeypatch.delenv("PYTM4SRV_DB_TIMEOUT")
     assert create_app().config["DB_TIMEOUT"] == 10
+
+
+@pytest.mark.skipif(throwaway_postgres_unavailable() is not None, reason="no throwaway PostgreSQL")
+@pytest.mark.parametrize("left", [0.2, 2.5])
+def test_a_new_connection_to_a_frozen_postmaster_gives_up_with_the_request(left):
+    """However little of the request's time is left when it needs a new connection, the wait
+    ends within that and the watchdog's grace: the driver's own connect_timeout counts whole
+    seconds, at least 2, per address it tries."""
+    with throwaway_postgres() as server:
+        app = create_app({"DATABASE_URL": server.url, "DB_TIMEOUT": 3})
+        engine = database(app).engine
+        with engine.connect() as warm:  # a command's connection: no request, no bound
+            warm.execute(text("SELECT 1"))
+        engine.dispose()
+        server.freeze_postmaster()
+        try:
+            with app.test_request_context():
+                g.setdefault(DEADLINE_KEY, time.monotonic() + left)
+                started = time.monotonic()
+                with pytest.raises(OperationalError):
+                    with engine.connect() as connection:
+                        connection.execute(text("SELECT 1"))
+                waited = time.monotonic() - started
+        finally:
+            server.thaw()
+        assert waited < left + WATCHDOG_GRACE + 0.3, waited
+        engine.dispose()

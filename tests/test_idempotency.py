@@ -182,7 +182,7 @@ def test_expire_keys_deletes_the_keys_older_than_a_day(staff, bodies, session, r
     session.commit()
     result = runner.invoke(args=["holds", "expire-keys"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "expire-keys: deleted=2"
+    assert result.stdout.strip() == "expire-keys: deleted=2"
     session.expire_all()
     assert session.scalars(select(IdempotencyKey.key)).all() == ["k2"]
     assert count(session, MachineHold) == 3

@@ -199,6 +199,39 @@ def test_a_frozen_database_gives_503_in_time_writes_nothing_and_service_resumes(
 
 
 @pytest.mark.skipif(NO_THROWAWAY is not None, reason=f"no throwaway PostgreSQL: {NO_THROWAWAY}")
+def test_a_request_that_needs_a_new_connection_to_a_frozen_postmaster_answers_in_time(tmp_path):
+    """The pooled connections still answer, but the postmaster, which would start a new one,
+    is frozen: requests beyond the pool's open connections wait for a connection that never
+    comes, and still answer 503 within the timeout and the watchdog's grace."""
+    with throwaway_postgres() as server:
+        command.upgrade(alembic_config(server.url), "head")
+        token = seed(server.url)
+        settings = {"DB_TIMEOUT": "3", "WORKERS": "1", "THREADS": "8"}
+        with gunicorn(server.url, tmp_path / "gunicorn.log", **settings) as live:
+            assert call(live.base, "GET", HOLDS, token).status == 200  # one pooled connection
+            server.freeze_postmaster()
+            try:
+                with ThreadPoolExecutor(6) as pool:
+                    answers = list(
+                        pool.map(lambda _: call(live.base, "GET", HOLDS, token), range(6))
+                    )
+            finally:
+                server.thaw()
+            statuses = [answer.status for answer in answers]
+            assert 503 in statuses and set(statuses) <= {200, 503}, statuses
+            # The promise: the timeout and the grace, plus what HTTP itself takes here.
+            assert max(answer.seconds for answer in answers) < 3 + WATCHDOG_GRACE + 0.5, [
+                round(answer.seconds, 2) for answer in answers
+            ]
+            for answer in answers:
+                if answer.status == 503:
+                    assert_timely_503(answer, timeout=3.0)
+            recovered = [call(live.base, "GET", HOLDS, token, timeout=10) for _ in range(4)]
+            assert [answer.status for answer in recovered] == [200] * 4
+            assert_clean_log(live.log)
+
+
+@pytest.mark.skipif(NO_THROWAWAY is not None, reason=f"no throwaway PostgreSQL: {NO_THROWAWAY}")
 def test_a_freeze_under_load_loses_and_doubles_nothing_when_clients_retry_with_their_keys(
     tmp_path,
 ):

@@ -187,8 +187,8 @@ def test_availability_parameters_and_machine_status_are_documented(spec):
     (machine_id,) = status["parameters"]
     assert machine_id["schema"]["maximum"] == 2**31 - 1
     get = status["get"]
-    assert [p["name"] for p in get["parameters"]] == ["at"]
-    assert get["parameters"][0]["schema"]["oneOf"] == instant
+    assert [p["name"] for p in get["parameters"]] == ["at", "from", "until"]
+    assert all(p["schema"]["oneOf"] == instant for p in get["parameters"])
     assert {"200", "404", "422"} <= set(get["responses"])
     body = get["responses"]["200"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/MachineStatus"}

@@ -78,9 +78,17 @@ class Server:
         for pid in self.processes():  # the postmaster first: it starts no one meanwhile
             os.kill(pid, signal.SIGSTOP)
 
+    def freeze_postmaster(self) -> None:
+        """SIGSTOP the postmaster alone: the connections open keep answering, and a new one is
+        accepted by the kernel and then never answered."""
+        os.kill(self.postmaster_pid(), signal.SIGSTOP)
+
     def thaw(self) -> None:
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:  # a backend that ended meanwhile
+                pass
 
 
 def _free_port() -> int:

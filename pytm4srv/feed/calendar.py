@@ -6,6 +6,7 @@ Pure: takes the events to show and returns the calendar's bytes. Times are writt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,19 @@ class FeedEvent:
     modified: datetime
 
 
+#: Control characters a text value may not hold (RFC 5545 section 3.3.11 allows none of them;
+#: line breaks are written as "\n" by icalendar). Rows stored before the API refused them may
+#: still hold some.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _text(value: str) -> str:
+    """``value`` as calendar text: CR LF and CR as line breaks, a tab as a space, no other
+    control character."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return _CONTROL.sub("", value)
+
+
 def sequence_of(modified: datetime) -> int:
     return max(0, int((modified - SEQUENCE_EPOCH).total_seconds()))
 
@@ -58,8 +72,8 @@ def render(events: Iterable[FeedEvent], name: str, uid: str, window_end: datetim
                 uid=event.uid,
                 start=event.start.astimezone(UTC),
                 end=(window_end if event.end is None else event.end).astimezone(UTC),
-                summary=event.summary,
-                description=description,
+                summary=_text(event.summary),
+                description=_text(description),
                 status=STATUS.CONFIRMED if event.confirmed else STATUS.TENTATIVE,
                 stamp=event.modified.astimezone(UTC),
                 last_modified=event.modified.astimezone(UTC),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from pytm4srv.feed.calendar import FeedEvent
@@ -73,6 +73,16 @@ def feed_events(
 ) -> list[FeedEvent]:
     """The feed's events: holds first, in list order, then coming fires by start."""
     names = {id_: name for id_, name in session.execute(select(Machine.id, Machine.name))}
+    schedules = list(
+        session.scalars(
+            _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
+        )
+    )
+    # Every schedule's: a hold may have been moved to a machine its schedule does not hold.
+    schedule_names = {
+        id_: name
+        for id_, name in session.execute(select(MachineHoldSchedule.id, MachineHoldSchedule.name))
+    }
     hold = MachineHold
     rows = session.execute(
         select(
@@ -92,9 +102,13 @@ def feed_events(
     events = []
     made = set()
     for row in rows:
+        description = row.notes
         if row.schedule_id is not None and row.fire is not None:
             uid = fire_uid(row.schedule_id, row.fire)  # the UID its fire had, moved or not
             made.add(uid)
+            # The description its fire had, then the notes.
+            planned = _planned_by(schedule_names.get(row.schedule_id))
+            description = f"{planned}\n\n{row.notes}" if row.notes else planned
         else:
             uid = hold_uid(row.id)
         events.append(
@@ -103,15 +117,12 @@ def feed_events(
                 start=row.start,
                 end=row.end,
                 summary=f"{names.get(row.machine_id, row.machine_id)}: {row.reason}",
-                description=row.notes,
+                description=description,
                 confirmed=True,
                 modified=row.modified,
             )
         )
     fires = []
-    schedules = session.scalars(
-        _of_machines(select(MachineHoldSchedule), MachineHoldSchedule.machine_id, machines)
-    )
     for schedule in schedules:
         try:
             instants = planned_fires(schedule, zone, window.start - _TICK, window.end - _TICK)
@@ -128,13 +139,18 @@ def feed_events(
                     start=fire,
                     end=hold_end(fire, schedule.duration),
                     summary=f"{machine}: {schedule.reason}",
-                    description=f"Planned by the schedule {schedule.name!r}.",
+                    description=_planned_by(schedule.name),
                     confirmed=False,
                     modified=schedule.modified,
                 )
             )
     fires.sort(key=lambda event: (event.start, event.uid))
     return events + fires
+
+
+def _planned_by(schedule_name: str | None) -> str:
+    """The description of a schedule's fire, and of the hold made of it."""
+    return f"Planned by the schedule {schedule_name!r}."
 
 
 def validators(
@@ -145,34 +161,44 @@ def validators(
     ETag: the count, ids and newest change of the holds shown, and the id, change and cursor of
     every schedule and the name of every machine shown, with the window and the zone.
     Last-Modified: the newest change to any hold or schedule of the machines shown, or deletion.
+    The statement is built once (per whether machines are named): a revalidation that finds
+    nothing new costs little more than this one query.
     """
+    params: dict[str, Any] = {"window_start": window.start, "window_end": window.end}
+    if machines:
+        params["machines"] = list(machines)
+    row = session.execute(_VALIDATORS[bool(machines)], params).one()
+    state = repr((window.start, sorted(machines), zone_name(zone), tuple(row[:5])))
+    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    known = [instant for instant in row[5:] if instant is not None]
+    return etag, max(known, default=window.start)
+
+
+def _validators_statement(of_machines: bool) -> Any:
+    """The aggregates of :func:`validators`, with the window (and the machines) as parameters."""
     hold, schedule = MachineHold, MachineHoldSchedule
-    shown_holds = select(hold.id, hold.modified).where(_holds_in(window, machines)).subquery()
+    named: Any = bindparam("machines", expanding=True)
+
+    def mine(stmt: Any, machine_id: Any) -> Any:
+        return stmt.where(machine_id.in_(named)) if of_machines else stmt
+
+    start: Any = bindparam("window_start", type_=MachineHold.start.type)
+    end: Any = bindparam("window_end", type_=MachineHold.start.type)
+    in_window = and_(or_(hold.end.is_(None), hold.end > start), hold.start < end)
+    shown_holds = mine(select(hold.id, hold.modified).where(in_window), hold.machine_id).subquery()
     parts = {
         "holds": select(func.count()).select_from(shown_holds),
         "hold_ids": select(func.sum(shown_holds.c.id)),
         "hold_change": select(func.max(shown_holds.c.modified)),
         "schedules": _joined(
-            _of_machines(
-                select(schedule.id, schedule.modified, schedule.last_fire),
-                schedule.machine_id,
-                machines,
-            )
+            mine(select(schedule.id, schedule.modified, schedule.last_fire), schedule.machine_id)
         ),
-        "machines": _joined(_of_machines(select(Machine.id, Machine.name), Machine.id, machines)),
-        "latest_hold": _of_machines(select(func.max(hold.modified)), hold.machine_id, machines),
-        "latest_schedule": _of_machines(
-            select(func.max(schedule.modified)), schedule.machine_id, machines
-        ),
+        "machines": _joined(mine(select(Machine.id, Machine.name), Machine.id)),
+        "latest_hold": mine(select(func.max(hold.modified)), hold.machine_id),
+        "latest_schedule": mine(select(func.max(schedule.modified)), schedule.machine_id),
         "latest_deletion": select(func.max(DeletionMark.at)),
     }
-    row = session.execute(
-        select(*(part.scalar_subquery().label(name) for name, part in parts.items()))
-    ).one()
-    state = repr((window.start, sorted(machines), zone_name(zone), tuple(row[:5])))
-    etag = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    known = [instant for instant in row[5:] if instant is not None]
-    return etag, max(known, default=window.start)
+    return select(*(part.scalar_subquery().label(name) for name, part in parts.items()))
 
 
 def _joined(rows: Any) -> Any:
@@ -183,3 +209,7 @@ def _joined(rows: Any) -> Any:
     for text in texts[1:]:
         joined = joined + ":" + text
     return select(func.aggregate_strings(joined, ","))
+
+
+#: The statements of :func:`validators`: of every machine, and of the machines named.
+_VALIDATORS = {False: _validators_statement(False), True: _validators_statement(True)}

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from pytm4srv import db, recurrence
 from pytm4srv.fields import (
     INT32_MAX,
+    Bits,
     InstantSet,
     Minutes,
     QueryInstant,
@@ -29,7 +30,8 @@ from pytm4srv.holds.models import (
     MachineHold,
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, RRULE_FIELDS, DetailedPreview
-from pytm4srv.schemas import Id, StrictSchema, Text
+from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
+from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 
 #: The machines' id column, found through the holds' foreign key: holds name machines without
 #: importing their package (which imports this one for a machine's status).
@@ -101,13 +103,13 @@ class HoldSchema(MachineRefMixin, StrictSchema):
         allow_none=True,
         metadata={"description": "The schedule that created it; null if created manually."},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
         metadata={"example": HOLD_EXAMPLE["reason"]},
     )
-    notes = Text(
+    notes = TextWithLines(
         max_length=NOTES_LENGTH,
         metadata={"description": "Defaults to empty.", "example": HOLD_PATCH_EXAMPLE["notes"]},
     )
@@ -230,7 +232,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         max_length=SCHEDULE_NAME_LENGTH,
         metadata={"example": SCHEDULE_EXAMPLE["name"]},
     )
-    reason = Text(
+    reason = TextWithLines(
         required=True,
         min_length=1,
         max_length=REASON_LENGTH,
@@ -261,14 +263,16 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={"description": "1-based positions within each period (negative: from the "
                   "end); [] keeps every candidate. Ignored for H.", "example": []},
     )  # fmt: skip
-    months = StrictInteger(
+    months = Bits(
+        MONTH_NAMES,
+        ("March", "June"),
         load_default=PATTERN_DEFAULTS["months"],
-        validate=validate.Range(min=0, max=recurrence.ALL_MONTHS),
         metadata={"description": "Bitfield: bit 0 January ... bit 11 December.", "example": 4095},
     )
-    weekdays = StrictInteger(
+    weekdays = Bits(
+        WEEKDAY_NAMES,
+        ("Monday", "Thursday"),
         load_default=PATTERN_DEFAULTS["weekdays"],
-        validate=validate.Range(min=0, max=recurrence.ALL_WEEKDAYS),
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
@@ -299,6 +303,7 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
     timezone = Text(
         load_default=PATTERN_DEFAULTS["timezone"],
         allow_none=True,
+        min_length=1,
         max_length=ZONE_NAME_LENGTH,
         metadata={
             "description": "IANA name of the zone time_of_day, weekdays and months are read in "
@@ -357,9 +362,10 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         },
     )
 
-    rrule = fields.String(
+    rrule = TextWithLines(
         allow_none=True,
-        validate=validate.Length(min=1, max=RRULE_LENGTH),
+        min_length=1,
+        max_length=RRULE_LENGTH,
         metadata={
             "description": "The schedule as iCalendar lines (RFC 5545): DTSTART;TZID=<zone>:"
             "<first fire, local>, RRULE:<recur>, one EXDATE per skipped instant, joined by "

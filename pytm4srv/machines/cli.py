@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pytm4srv.db import read_session, write_session
 from pytm4srv.machines.models import NAME_LENGTH, Machine, machine_named
+from pytm4srv.schemas import control_problem
 
 machines = AppGroup("machines", help="Manage machines.")
 
@@ -18,8 +19,11 @@ machines = AppGroup("machines", help="Manage machines.")
 @click.argument("name")
 def create(name: str) -> None:
     """Create a machine and print its id (last line)."""
-    if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
-        raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
+    problem = control_problem(name)
+    if not name.strip() or len(name) > NAME_LENGTH:
+        problem = f"must be 1 to {NAME_LENGTH} characters"
+    if problem:
+        raise click.BadParameter(problem, param_hint="NAME")
     with write_session() as session:
         owner = machine_named(session, name)
         if owner is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validates
+from marshmallow import ValidationError, fields, validates, validates_schema
 
 from pytm4srv.fields import QueryInstant
 from pytm4srv.holds.schemas import HoldSchema
@@ -28,9 +28,25 @@ class MachineSchema(StrictSchema):
 
 
 class MachineStatusQuerySchema(StrictSchema):
-    """The instant a machine's status is asked for (docs/API.md, Machine status)."""
+    """The instant a machine's status is asked for, or a span of time (docs/API.md, Machine
+    status)."""
 
     at = QueryInstant(metadata={"description": "The instant asked about; default: now."})
+    from_ = QueryInstant(
+        data_key="from",
+        metadata={"description": "With until, instead of at: the span [from, until) asked about."},
+    )
+    until = QueryInstant(metadata={"description": "The end of the span (exclusive); with from."})
+
+    @validates_schema
+    def one_question(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "at" in data and ("from_" in data or "until" in data):
+            raise ValidationError("Give at, or from and until, not both.", "at")
+        if ("from_" in data) != ("until" in data):
+            missing = "until" if "from_" in data else "from"
+            raise ValidationError("from and until come together.", missing)
+        if "until" in data and data["until"] <= data["from_"]:
+            raise ValidationError("Must be later than from.", "until")
 
 
 class MachineStatusSchema(StrictSchema):

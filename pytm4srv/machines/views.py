@@ -100,9 +100,10 @@ class MachineById(MethodView):
     @blp.arguments(MachineStatusQuerySchema(), location="query", as_kwargs=False)
     @blp.response(200, MachineStatusSchema())
     def get(self, args: dict[str, Any], machine_id: int) -> Any:
-        """Whether a machine is held at an instant (default now), by which holds, and its next."""
-        at = args.get("at") or datetime.now(UTC)
-        status = machine_status(db.session().connection(), machine_id, at)
+        """Whether a machine is held at an instant (default now) or in a span, by which holds,
+        and its next hold."""
+        at = args.get("at") or args.get("from_") or datetime.now(UTC)
+        status = machine_status(db.session().connection(), machine_id, at, args.get("until"))
         return status or abort(404, message="No such machine.")
 
     @writes

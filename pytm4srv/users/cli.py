@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pytm4srv.db import read_session, write_session
+from pytm4srv.schemas import control_problem
 from pytm4srv.users.models import NAME_LENGTH, Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 
@@ -31,8 +32,11 @@ def _find(session: Session, name: str) -> User:
 @click.option("--role", type=ROLE, required=True, help="admin, planner or staff.")
 def create(name: str, role: str) -> None:
     """Create a user and print a new API token (last line)."""
-    if not name.strip() or len(name) > NAME_LENGTH or "\x00" in name:
-        raise click.BadParameter(f"must be 1 to {NAME_LENGTH} characters", param_hint="NAME")
+    problem = control_problem(name)
+    if not name.strip() or len(name) > NAME_LENGTH:
+        problem = f"must be 1 to {NAME_LENGTH} characters"
+    if problem:
+        raise click.BadParameter(problem, param_hint="NAME")
     token = new_token()
     with write_session() as session:
         if session.scalars(select(User.id).where(User.name == name)).first() is not None:

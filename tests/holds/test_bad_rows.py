@@ -20,6 +20,7 @@ from pytm4srv.holds.materialize import materialize
 from pytm4srv.holds.schedules import PATTERN_FIELDS
 from pytm4srv.models import MachineHold, MachineHoldSchedule
 from pytm4srv.recurrence import Pattern
+from tests.conftest import stderr_lines
 
 SCHEDULES = "/api/machines/holds/schedules/"
 PREVIEW = "/api/machines/holds/schedules/previewSchedule"
@@ -177,7 +178,7 @@ def test_the_command_names_the_bad_schedule_on_stderr_and_exits_1(
     result = invoke(runner, "--batch-size", "7")
     assert result.exit_code == 1
     assert result.stdout.startswith(f"materialize: schedules={HEALTHY} created={HEALTHY} ")
-    (line,) = result.stderr.strip().splitlines()
+    (line,) = stderr_lines(result)
     assert line.startswith(f"schedule {bad}: ")
     assert BAD[variant][2] in line
     assert holds_by_schedule(session) == {sid: [FIRST_FIRE] for sid in healthy}
@@ -185,7 +186,7 @@ def test_the_command_names_the_bad_schedule_on_stderr_and_exits_1(
 
     repair(session, bad, variant)
     result = invoke(runner)
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, stderr_lines(result)) == (0, [])
     assert "schedules=1 created=1 " in result.stdout
     assert holds_by_schedule(session)[bad] == [FIRST_FIRE]
 
@@ -197,7 +198,7 @@ def test_a_dry_run_names_the_bad_schedule_too_and_writes_nothing(runner, session
     assert result.exit_code == 1
     assert result.stdout.startswith(f"materialize: schedules={HEALTHY} created={HEALTHY} ")
     assert result.stdout.rstrip().endswith("dry_run=true")
-    assert result.stderr.strip().splitlines() == [
+    assert stderr_lines(result) == [
         f"schedule {bad}: duration must be longer than 0 (stored: 0 minutes)"
     ]
     assert holds_by_schedule(session) == {}
@@ -211,7 +212,7 @@ def test_several_bad_schedules_are_each_named_once(runner, session, make_schedul
     result = invoke(runner, "--batch-size", "2")
     assert result.exit_code == 1
     assert "schedules=1 created=1 " in result.stdout
-    lines = result.stderr.strip().splitlines()
+    lines = stderr_lines(result)
     assert [line.split(":")[0] for line in lines] == [f"schedule {sid}" for sid in bad]
     for line, variant in zip(lines, BAD, strict=True):
         assert BAD[variant][2] in line
@@ -230,7 +231,7 @@ def test_a_batch_the_database_refuses_is_written_one_schedule_at_a_time(
     result = invoke(runner, "--batch-size", "50")
     assert result.exit_code == 1
     assert result.stdout.startswith(f"materialize: schedules={HEALTHY} created={HEALTHY} ")
-    (line,) = result.stderr.strip().splitlines()
+    (line,) = stderr_lines(result)
     assert line.startswith(f"schedule {bad}: its holds cannot be written: ")
     assert "end_after_start" in line
     assert holds_by_schedule(session) == {sid: [FIRST_FIRE] for sid in healthy}

@@ -71,7 +71,7 @@ def materialize(app, *options: str) -> str:
     now = str(int(NOW.timestamp()))
     result = app.test_cli_runner().invoke(args=["holds", "materialize", "--now", now, *options])
     assert result.exit_code == 0, result.output
-    (line,) = result.output.strip().splitlines()
+    (line,) = result.stdout.strip().splitlines()
     return line
 
 

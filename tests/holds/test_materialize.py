@@ -24,7 +24,7 @@ from pytm4srv.holds.materialize import materialize
 from pytm4srv.holds.models import UNKNOWN_ZONE
 from pytm4srv.holds.schedules import SKIP_COUNT_LIMIT, refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
-from tests.conftest import REPO, migrated_database, on_postgresql
+from tests.conftest import REPO, migrated_database, on_postgresql, stderr_lines
 from tests.holds.materialize_worker import run_materialize
 
 SCHEDULES = "/api/machines/holds/schedules/"
@@ -534,9 +534,7 @@ def test_a_failing_schedule_is_named_on_stderr_and_the_run_exits_1(
     result = runner.invoke(args=["holds", "materialize", "--now", unix(at(2027, 1, 4))])
     assert result.exit_code == 1
     assert result.stdout.startswith("materialize: schedules=0 created=0 skipped=0 ")
-    assert result.stderr.strip().splitlines() == [
-        f"schedule {schedule.id}: RuntimeError: boom second line"
-    ]
+    assert stderr_lines(result) == [f"schedule {schedule.id}: RuntimeError: boom second line"]
 
 
 @pytest.mark.parametrize(
@@ -559,7 +557,7 @@ def test_unreachable_database_exits_non_zero_with_one_line_on_stderr(url, tmp_pa
     )
     assert done.returncode != 0
     assert done.stdout == ""
-    lines = done.stderr.strip().splitlines()
+    lines = stderr_lines(done)
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("Error: materialize failed: ")
 

@@ -17,7 +17,7 @@ from pytm4srv import create_app
 from pytm4srv.db import WRITE, database, make_engine
 from pytm4srv.holds.schedules import refresh_next_fire
 from pytm4srv.models import Machine, MachineHold, MachineHoldSchedule
-from tests.conftest import migrated_database, on_postgresql
+from tests.conftest import migrated_database, on_postgresql, stderr_lines
 
 NOW = datetime(2027, 3, 10, 12, tzinfo=UTC)
 FIRE = datetime(2027, 3, 10, 18, tzinfo=UTC)
@@ -95,7 +95,7 @@ def test_a_row_locked_longer_than_the_timeout_is_named_and_the_others_done(app):
         assert seconds < BOUND
         assert result.exit_code == 1
         assert result.stdout.startswith(f"materialize: schedules={SCHEDULES - 1} created=4 ")
-        assert result.stderr.strip().splitlines() == [
+        assert stderr_lines(result) == [
             f"schedule {locked}: locked by another transaction for more than 1 s"
         ]
         assert holds(app) == {sid: [FIRE] for sid in ids if sid != locked}
@@ -103,7 +103,7 @@ def test_a_row_locked_longer_than_the_timeout_is_named_and_the_others_done(app):
     other.dispose()
 
     result, _ = run(app, "--lock-timeout", "1")
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, stderr_lines(result)) == (0, [])
     assert "schedules=1 created=1 " in result.stdout
     assert holds(app) == {sid: [FIRE] for sid in ids}
 
@@ -120,7 +120,7 @@ def test_a_locked_holds_table_names_the_schedules_of_each_batch(app):
         assert seconds < BOUND  # three batches, one wait each
         assert result.exit_code == 1
         assert result.stdout.startswith("materialize: schedules=0 created=0 ")
-        assert result.stderr.strip().splitlines() == [
+        assert stderr_lines(result) == [
             f"schedule {sid}: locked by another transaction for more than 1 s" for sid in ids
         ]
         transaction.rollback()
@@ -145,14 +145,14 @@ def test_a_write_lock_held_longer_than_the_timeout_fails_the_run_with_one_line(a
     assert 1 <= seconds < BOUND
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == [
+    assert stderr_lines(result) == [
         "Error: materialize failed: waited more than 1 s for a lock another transaction holds "
         "(database is locked)"
     ]
     assert holds(app) == {}
 
     result, _ = run(app, "--lock-timeout", "1")
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, stderr_lines(result)) == (0, [])
     assert holds(app) == {sid: [FIRE] for sid in schedule_ids(app)}
 
 

@@ -378,3 +378,29 @@ def test_preview_writes_nothing(planner, body, session):
     planner.post(f"{PREVIEW}?count=5", json={"id": s["id"]})
     assert planner.get(f"{SCHEDULES}{s['id']}").json == s
     assert session.scalar(select(func.count()).select_from(MachineHold)) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "words"),
+    [
+        ("weekdays", ["Monday", "Thursday"], "Monday = 1"),
+        ("weekdays", "Monday", "Monday and Thursday = 9"),
+        ("months", "March", "March and June = 36"),
+        ("months", ["March"], "December = 2048"),
+    ],
+)
+def test_a_bitfield_in_another_form_says_how_the_bits_count(
+    planner, body, session, field, sent, words
+):
+    answer = planner.put(SCHEDULES, json=body | {field: sent})
+    assert answer.status_code == 422
+    (message,) = answer.json["errors"]["json"][field]
+    assert words in message
+    assert session.scalar(select(func.count()).select_from(MachineHoldSchedule)) == 0
+
+
+def test_an_empty_timezone_is_invalid_and_the_document_says_so(planner, body, client):
+    answer = planner.put(SCHEDULES, json=body | {"timezone": ""})
+    assert answer.status_code == 422 and list(answer.json["errors"]["json"]) == ["timezone"]
+    document = client.get("/api/openapi.json").json
+    assert document["components"]["schemas"]["Schedule"]["properties"]["timezone"]["minLength"] == 1

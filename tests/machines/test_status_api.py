@@ -132,3 +132,42 @@ def test_status_needs_a_token(client, machine):
     r = client.get(f"{MACHINES}{machine.id}")
     assert r.status_code == 401
     assert r.json["code"] == 401
+
+
+@pytest.mark.parametrize(
+    ("machine", "start", "until", "held", "active", "following"),
+    [
+        # lathe: a [0, 2), b [2, 3), c [1, ...), d [5, 6), e [5, 7)
+        ("lathe", -3, -1, False, "", "a"),
+        ("lathe", -1, 0, False, "", "a"),  # a starts at until: not in the span, but next
+        ("lathe", -1, 0.5, True, "a", "c"),
+        ("lathe", 0.5, 2, True, "ac", "b"),  # b starts at until: next, not held in it
+        ("lathe", 2, 5, True, "cb", "d"),  # a ends at from: not in the span
+        ("lathe", 3, 6, True, "cde", None),
+        ("mill", -5, -2, False, "", "x"),
+        ("idle", 0, 10, False, "", None),
+    ],
+)
+def test_status_in_a_span(staff, holds, machine, start, until, held, active, following):
+    ids, machine = holds["ids"], holds[machine]
+    query = f"from={T0 + start * H:.0f}&until={T0 + until * H:.0f}"
+    body = staff.get(f"{MACHINES}{machine.id}?{query}").json
+    assert body["held"] is held
+    assert [hold["id"] for hold in body["active_holds"]] == [ids[name] for name in active]
+    assert (body["next_hold"] or {}).get("id") == (ids[following] if following else None)
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        (f"at={T0}&from={T0}&until={T0 + H}", "at"),
+        (f"from={T0}", "until"),
+        (f"until={T0}", "from"),
+        (f"from={T0}&until={T0}", "until"),
+        (f"from={T0 + H}&until={T0}", "until"),
+    ],
+)
+def test_a_span_that_is_not_one_is_invalid_naming_the_parameter(staff, holds, query, named):
+    answer = staff.get(f"{MACHINES}{holds['lathe'].id}?{query}")
+    assert answer.status_code == 422
+    assert named in answer.json["errors"]["query"]
