@@ -12,6 +12,10 @@ CLI adds only process start-up). Rounds are interleaved; medians are printed wit
    the same 10 000 hold rows with one bulk insert (SQLAlchemy Core executemany in one
    transaction). Target: run / bulk <= 3.
 2. The same run again (nothing due) against the run of (1). Target: idle / run < 0.1.
+1b. The same with 10 000 schedules firing twice a day (section 16: ``times_of_day``, the two
+   times an hour apart), in UTC, America/Chicago, Europe/Berlin, Australia/Lord_Howe and
+   Pacific/Apia: a run creating their 20 000 holds against a bulk insert of them. Target:
+   run / bulk <= 3.
 3. 200 hourly schedules created five years ago against 200 created a day ago: their first run
    (a day of catch-up plus the week ahead, 192-193 holds each) and the next hourly run (one hold
    each). Target: old / new about 1 for both.
@@ -51,6 +55,9 @@ CATCH_UP = timedelta(0)
 DUE_ONCE = 10_000
 AGED = 200
 ZONES = ("UTC", "America/Chicago", "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata")
+#: The zones of the schedules firing twice a day (section 16).
+TWICE_ZONES = ("UTC", "America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Apia")
+TWICE = (timedelta(0), timedelta(hours=1))
 
 HOLDS = MachineHold.__table__
 SCHEDULES = MachineHoldSchedule.__table__
@@ -97,6 +104,7 @@ def run_all(url: str, rounds: int) -> int:
         machine_id = machine.id
     ok = True
     ok &= due_once(factory, machine_id, rounds)
+    ok &= due_once(factory, machine_id, rounds, TWICE_ZONES, TWICE)
     ok &= aged(app, factory, machine_id, rounds)
     database(app).engine.dispose()
     return 0 if ok else 1
@@ -131,9 +139,20 @@ def ms(samples: list[float]) -> str:
 # -- 1 and 2: 10 000 schedules due once ----------------------------------------------------------
 
 
-def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
+def due_once(
+    factory: Any,
+    machine_id: int,
+    rounds: int,
+    zones: tuple[str, ...] = ZONES,
+    offsets: tuple[timedelta, ...] = (timedelta(0),),
+) -> bool:
+    """10 000 schedules each due once at each of ``offsets`` after the first fire (their
+    times of day), in ``zones``; the horizon takes them all."""
     created = NOW - timedelta(minutes=1)
     fire = NOW + timedelta(minutes=30)
+    fires = [fire + offset for offset in offsets]
+    horizon = HORIZON + offsets[-1]
+    expected = DUE_ONCE * len(fires)
     with factory() as session:
         session.execute(
             insert(SCHEDULES),
@@ -148,6 +167,7 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
                     "months": 4095,
                     "weekdays": 127,
                     "time_of_day": fire.astimezone(ZoneInfo(zone)).time(),
+                    "times_of_day": tuple(f.astimezone(ZoneInfo(zone)).time() for f in fires),
                     "timezone": zone,
                     "skip": (),
                     "duration": timedelta(minutes=45),
@@ -156,7 +176,7 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
                     "next_fire": fire,
                     "next_fire_zone": None,  # a zone of its own: exact
                 }
-                for i, zone in ((i, ZONES[i % len(ZONES)]) for i in range(DUE_ONCE))
+                for i, zone in ((i, zones[i % len(zones)]) for i in range(DUE_ONCE))
             ],
         )
         session.commit()
@@ -170,11 +190,12 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
             "schedule_id": schedule_id,
             "reason": "calibration",
             "notes": "",
-            "start": fire,
-            "end": fire + timedelta(minutes=45),
-            "fire": fire,
+            "start": start,
+            "end": start + timedelta(minutes=45),
+            "fire": start,
         }
         for schedule_id in ids
+        for start in fires
     ]
 
     def reset() -> None:
@@ -202,17 +223,18 @@ def due_once(factory: Any, machine_id: int, rounds: int) -> bool:
         bulk_s.append(timed(bulk))
         reset()
         for samples in (run_s, idle_s):
-            took, summary = run(factory, NOW, HORIZON, CATCH_UP)
+            took, summary = run(factory, NOW, horizon, CATCH_UP)
             samples.append(took)
             summaries.append(summary)
-    assert all(s.created == DUE_ONCE for s in summaries[0::2]), summaries
+    assert all(s.created == expected for s in summaries[0::2]), summaries
     assert all(s.schedules == 0 and s.created == 0 for s in summaries[1::2]), summaries
     indexed = print_plan(factory)
 
     run_ratio = statistics.median(run_s) / statistics.median(bulk_s)
     idle_ratio = statistics.median(idle_s) / statistics.median(run_s)
-    print(f"\n{DUE_ONCE} schedules due once, in {len(ZONES)} zones, medians of {rounds} rounds:")
-    print(f"  bulk insert of the {DUE_ONCE} holds  {ms(bulk_s)}")
+    times = "once" if len(fires) == 1 else f"at {len(fires)} times of day"
+    print(f"\n{DUE_ONCE} schedules due {times}, in zones {', '.join(zones)}, medians of {rounds}:")
+    print(f"  bulk insert of the {expected} holds  {ms(bulk_s)}")
     print(f"  materialize run creating them   {ms(run_s)}   run / bulk  = {run_ratio:.2f} (<= 3)")
     print(
         f"  materialize run, nothing due    {ms(idle_s)}   idle / run  = {idle_ratio:.4f} (< 0.1)"

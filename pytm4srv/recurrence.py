@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -83,6 +84,10 @@ class Pattern:
     weekdays: int = ALL_WEEKDAYS  # 0..127
     timezone: str | None = None  # IANA name of the zone the rules are read in; None: the default
     skip: tuple[datetime, ...] = ()  # fire instants that do not fire (aware; kept as UTC)
+    #: Every time of day a selected date fires at, ascending, each once; () = (time_of_day,).
+    #: ``time_of_day`` is the earliest of them.
+    times_of_day: tuple[time, ...] = ()
+    until: datetime | None = None  # no fire is later (aware; kept as UTC); None: no end
 
     def __post_init__(self) -> None:
         if not isinstance(self.indices, tuple):  # a list straight from JSON, say
@@ -98,6 +103,11 @@ class Pattern:
             raise ValueError(f"frequency must be one of {FREQUENCIES}")
         if self.time_of_day.tzinfo is not None or self.time_of_day.microsecond:
             raise ValueError("time_of_day must be naive, without microseconds")
+        object.__setattr__(self, "times_of_day", _times_of_day(self.time_of_day, self.times_of_day))
+        if self.until is not None:
+            if not isinstance(self.until, datetime) or self.until.utcoffset() is None:
+                raise ValueError("until must be a timezone-aware datetime or None")
+            object.__setattr__(self, "until", self.until.astimezone(UTC))
         if self.interval < 1:
             raise ValueError("interval must be >= 1")
         if any(i == 0 or not -366 <= i <= 366 for i in self.indices):
@@ -106,6 +116,28 @@ class Pattern:
             raise ValueError("months must be within 0..4095")
         if not 0 <= self.weekdays <= ALL_WEEKDAYS:
             raise ValueError("weekdays must be within 0..127")
+
+
+MAX_TIMES_OF_DAY = 24
+
+
+def _times_of_day(time_of_day: time, times: Iterable[time]) -> tuple[time, ...]:
+    """``times`` checked and ascending; (time_of_day,) when empty. ``time_of_day`` must be the
+    earliest of them."""
+    if not isinstance(times, list | tuple):
+        raise ValueError("times_of_day must be a list of times")
+    if not times:
+        return (time_of_day,)
+    if not all(isinstance(t, time) and t.tzinfo is None and not t.microsecond for t in times):
+        raise ValueError("times_of_day must hold naive times, without microseconds")
+    ordered = tuple(sorted(times))
+    if len(set(ordered)) != len(ordered):
+        raise ValueError("times_of_day must not repeat a time")
+    if len(ordered) > MAX_TIMES_OF_DAY:
+        raise ValueError(f"times_of_day holds at most {MAX_TIMES_OF_DAY} times")
+    if ordered[0] != time_of_day:
+        raise ValueError("time_of_day must be the earliest of times_of_day")
+    return ordered
 
 
 def _utc_instants(instants: Iterable[datetime]) -> tuple[datetime, ...]:
@@ -577,7 +609,7 @@ def _chunks_h(
     pattern: Pattern, zone: tzinfo, first_period: int, ordinal_low: int, ordinal_high: int
 ) -> Iterator[list[datetime]]:
     interval = pattern.interval
-    local_midnight = pattern.time_of_day.replace(hour=0, tzinfo=zone)
+    local_midnight = _day_times(pattern)[0].replace(tzinfo=zone)
     months, weekdays = pattern.months, pattern.weekdays
     months_ahead = _months_ahead(months)
     # Eligible hour ``index`` is hour number first_period + index * interval; its weekday
@@ -620,6 +652,35 @@ def _chunks_h(
                 return
             index = -(-(month_start * 24 - first_period) // interval)  # > first_period
             index += steps[index % week_hour_residues]
+
+
+def _day_times(pattern: Pattern) -> tuple[time, tuple[timedelta, ...]]:
+    """The wall time of a selected date's (for ``H``: hour's) first fire, and how long after
+    it its other fires come, ascending.
+
+    The chunk functions build the first fire of each selected date (hour); every other time is
+    the same wall time moved forward within that date (hour), so wall order is kept.
+    """
+    return _day_times_of(pattern.frequency == "H", pattern.times_of_day)
+
+
+@lru_cache(maxsize=256)
+def _day_times_of(hourly: bool, times: tuple[time, ...]) -> tuple[time, tuple[timedelta, ...]]:
+    if hourly:
+        seconds = sorted({t.minute * 60 + t.second for t in times})
+        first = time(0, seconds[0] // 60, seconds[0] % 60)
+    else:
+        seconds = [t.hour * 3600 + t.minute * 60 + t.second for t in times]
+        first = times[0]
+    return first, tuple(timedelta(seconds=s - seconds[0]) for s in seconds[1:])
+
+
+def _with_later_times(
+    chunks: Iterable[list[datetime]], later: tuple[timedelta, ...]
+) -> Iterator[list[datetime]]:
+    """Each chunk with, after each of its first fires, the other fires of its date (hour)."""
+    for chunk in chunks:
+        yield [fire for first in chunk for fire in (first, *[first + d for d in later])]
 
 
 _CHUNKS = {"Y": _chunks_y, "M": _chunks_m, "W": _chunks_w, "D": _chunks_d, "H": _chunks_h}
@@ -714,6 +775,9 @@ def _iterate(
     anchor_ordinal, anchor_hour = _local_ordinal_hour(anchor, zone)
     first_period = _period(pattern.frequency, anchor_ordinal, anchor_hour)
     chunks = _CHUNKS[pattern.frequency](pattern, zone, first_period, ordinal_low, ordinal_high)
+    later = _day_times(pattern)[1]
+    if later:
+        chunks = _with_later_times(chunks, later)
     if isinstance(zone, timezone):
         return _instants_fixed(chunks, zone, after_utc)
     return _instants_zone(chunks, after_utc)
@@ -751,8 +815,14 @@ def zone_of(pattern: Pattern, default: tzinfo) -> tzinfo:
 def _fires(
     pattern: Pattern, anchor: datetime, zone: tzinfo, after: datetime, until: datetime | None
 ) -> Iterator[datetime]:
-    """The fire instants in the pattern's zone, without the skipped ones."""
+    """The fire instants in the pattern's zone up to its ``until``, without the skipped ones."""
+    end = pattern.until
+    if end is not None and until is not None:
+        until = min(until, end)
+    until = end if until is None else until
     fires = _iterate(pattern, anchor, zone_of(pattern, zone), after, until)
+    if end is not None:
+        fires = takewhile(partial(operator.ge, end), fires)
     if not pattern.skip:
         return fires
     skip = frozenset(pattern.skip)
@@ -819,12 +889,13 @@ def fire_details(
     zone) with its local time, and whether it was shifted out of a DST gap.
 
     A fire is shifted when its own wall time is not one the pattern selects, i.e. it is the
-    instant of a selected wall time inside a gap. Only a fire whose wall time has the pattern's
-    time of day (for ``H``: its minutes and seconds) and that follows a change to a larger UTC
-    offset within the day before can be either; for those, whether the pattern selects the wall
-    time itself is asked of the engine in the fixed offset of that wall time. (A zone changes
-    its offset at most once within a day: the previous fire, when it is at most a day before,
-    has the same offset and followed no such change, tells that none happened since.)
+    instant of a selected wall time inside a gap. Only a fire whose wall time is one of the
+    pattern's times of day (for ``H``: their minutes and seconds) and that follows a change to
+    a larger UTC offset within the day before can be either; for those, whether the pattern
+    selects the wall time itself is asked of the engine in the fixed offset of that wall time.
+    (A zone changes its offset at most once within a day: the previous fire, when it is at most
+    a day before, has the same offset and followed no such change, tells that none happened
+    since.)
     """
     z = zone_of(pattern, zone)
     instants = list(fires)
@@ -835,11 +906,13 @@ def fire_details(
             for instant, local in zip(instants, local_times, strict=True)
         ]
     offsets = [local.utcoffset() for local in local_times]
-    tod = pattern.time_of_day
+    times = pattern.times_of_day
     if pattern.frequency == "H":
-        on_time = [(t.minute, t.second) == (tod.minute, tod.second) for t in local_times]
+        minutes = {(t.minute, t.second) for t in times}
+        on_time = [(t.minute, t.second) in minutes for t in local_times]
     else:
-        on_time = [t.time() == tod for t in local_times]
+        wall_times = set(times)
+        on_time = [t.time().replace(fold=0) in wall_times for t in local_times]
     shifted = [not x for x in on_time]
     # A fire need not be checked when the fire before it is at most a day before, has the same
     # offset and followed no change: then no change happened within the day before it either.
@@ -865,7 +938,7 @@ def fire_details(
             pending.append(i + 1)
         if on_time[i]:
             if plain is None:
-                plain = dataclasses.replace(pattern, timezone=None, skip=())
+                plain = dataclasses.replace(pattern, timezone=None, skip=(), until=None)
             shifted[i] = not _selects_wall_time(plain, anchor.astimezone(z), local_times[i])
     return list(map(Fire, instants, local_times, shifted))
 

@@ -4,13 +4,13 @@ The sentence is written from the structured pattern fields, never from an RRULE,
 form reads right ("the last weekday (Mon–Fri)", not "weekdays"). The wording rules and a table
 of examples are in docs/RECURRENCE.md, Summaries; the tests check every row of that table.
 
-Pure: standard library only, no clock, no zone database.
+Pure: standard library only, no clock; the zone database only to show ``until`` as a wall time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from pytm4srv import recurrence
 
@@ -50,16 +50,24 @@ _ORDINAL_WORDS = (
 )
 
 
-def describe(pattern: recurrence.Pattern, zone: str, duration: timedelta | None) -> str:
+def describe(
+    pattern: recurrence.Pattern,
+    zone: str,
+    duration: timedelta | None,
+    zone_info: tzinfo | None = None,
+) -> str:
     """One sentence saying when ``pattern`` fires, read in ``zone``, each fire lasting
     ``duration`` (None: until further notice).
 
-    ``zone`` is the IANA name the schedule is read in and is quoted as given. ``duration`` must
-    be positive and hold whole seconds (the API stores whole minutes).
+    ``zone`` is the IANA name the schedule is read in and is quoted as given; ``zone_info``, that
+    zone (default: the zone of that name), shows ``until`` as a wall time. ``duration`` must be
+    positive and hold whole seconds (the API stores whole minutes).
     """
     if not zone:
         raise ValueError("zone must be a zone name")
     rule = _head(pattern) + _days(pattern) + _time(pattern) + f" ({zone}), " + _duration(duration)
+    if pattern.until is not None:
+        rule += ", until " + _wall_time(pattern.until, zone_info or _zone(zone))
     if recurrence.never_fires(pattern):
         return "Never fires: " + rule[0].lower() + rule[1:]
     return rule
@@ -144,16 +152,40 @@ def _months_in(months: int) -> str:
 
 
 def _time(p: recurrence.Pattern) -> str:
-    t = p.time_of_day
     if p.frequency != "H":
-        return " at " + _clock(t)
-    # Hourly: the hour of time_of_day is not used, only its minutes and seconds.
+        return " at " + _join([_clock(t) for t in p.times_of_day], "and")
+    # Hourly: the hours of the times are not used, only their minutes and seconds.
+    past = sorted({t.replace(hour=0) for t in p.times_of_day})
+    on_the_hour = past[0] == time(0)
+    parts = [_past_the_hour(t) for t in past[on_the_hour:]]
+    if not parts:
+        return " on the hour"
+    words = " at " + _join(parts, "and") + " past the hour"
+    return " on the hour and" + words if on_the_hour else words
+
+
+def _past_the_hour(t: time) -> str:
     parts = [_count(t.minute, "minute")] if t.minute else []
     if t.second:
         parts.append(_count(t.second, "second"))
-    if not parts:
-        return " on the hour"
-    return " at " + " ".join(parts) + " past the hour"
+    return " ".join(parts)
+
+
+def _zone(name: str) -> tzinfo:
+    """The zone of that name; UTC for a name this host does not know (a stored row's)."""
+    try:
+        return recurrence.zone_named(name)
+    except ValueError:
+        return UTC
+
+
+def _wall_time(instant: datetime, zone: tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM`` in ``zone`` (in UTC past the end of the calendar there)."""
+    try:
+        local = instant.astimezone(zone)
+    except OverflowError:
+        local = instant
+    return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
 
 
 def _clock(t: time) -> str:

@@ -255,9 +255,12 @@ def oracle_fires(
     after: datetime,
     until: datetime,
     skip: tuple[datetime, ...] | list[datetime] = (),
+    times_of_day: tuple[time, ...] | list[time] = (),
+    end: datetime | None = None,
 ) -> list[datetime]:
     """Every fire instant f with after < f <= until, ascending, once each (aware UTC), except
-    those equal to an instant of ``skip``."""
+    those equal to an instant of ``skip``; ``times_of_day`` (default: ``time_of_day`` alone)
+    and ``end`` (the schedule's ``until``: no fire later) as in section 16."""
     return [
         instant
         for instant, _ in oracle_details(
@@ -272,6 +275,8 @@ def oracle_fires(
             after=after,
             until=until,
             skip=skip,
+            times_of_day=times_of_day,
+            end=end,
         )
     ]
 
@@ -289,6 +294,8 @@ def oracle_details(
     after: datetime,
     until: datetime,
     skip: tuple[datetime, ...] | list[datetime] = (),
+    times_of_day: tuple[time, ...] | list[time] = (),
+    end: datetime | None = None,
 ) -> list[tuple[datetime, bool]]:
     """``oracle_fires`` with, for each fire, whether it is *shifted*: every selected wall time
     whose instant it is lies in a DST gap (none of them exists)."""
@@ -296,6 +303,9 @@ def oracle_details(
     assert interval >= 1
     after_u = after.astimezone(UTC).replace(tzinfo=None)
     until_u = until.astimezone(UTC).replace(tzinfo=None)
+    if end is not None:
+        until_u = min(until_u, end.astimezone(UTC).replace(tzinfo=None))
+    day_times = list(times_of_day) or [time_of_day]
     if until_u <= after_u:
         return []
     skipped = {s.astimezone(UTC).replace(tzinfo=None) for s in skip}
@@ -310,34 +320,43 @@ def oracle_details(
     a_ord, a_hour = _local_wall_of_instant(zone, anchor)
     period0 = _period_id(frequency, a_ord, a_hour)
 
-    # 1. candidates, grouped by period
-    by_period: dict[int, list[datetime]] = defaultdict(list)
+    # 1. candidates (dates; for H, clock hours), grouped by period
+    by_period: dict[int, list] = defaultdict(list)
     d = first
     while True:
         if months >> (d.month - 1) & 1 and weekdays >> d.weekday() & 1:
             ordinal = d.toordinal()
             if frequency == "H":
                 for hh in range(24):
-                    wall = datetime.combine(d, time_of_day.replace(hour=hh))
-                    by_period[_period_id("H", ordinal, hh)].append(wall)
+                    by_period[_period_id("H", ordinal, hh)].append(datetime.combine(d, time(hh)))
             else:
-                wall = datetime.combine(d, time_of_day)
-                by_period[_period_id(frequency, ordinal, 0)].append(wall)
+                by_period[_period_id(frequency, ordinal, 0)].append(d)
         if d == last:
             break
         d += ONE_DAY
 
-    # 2.-4. eligible periods, indices, instants
-    shifted: dict[datetime, bool] = {}
+    # 2.-3. eligible periods and indices; each chosen date (hour) fires once per time
+    walls: list[datetime] = []
     for pid, cands in by_period.items():
         n = pid - period0
         if n < 0 or n % interval:
             continue
+        if frequency == "H":
+            minutes_seconds = {(t.minute, t.second) for t in day_times}
+            for hour in cands:
+                for mm, ss in minutes_seconds:
+                    walls.append(hour.replace(minute=mm, second=ss))
+            continue
         cands.sort()
-        chosen = cands if frequency == "H" else _select(cands, tuple(indices))
-        for wall in chosen:
-            u, exists = _solve(zone, wall)
-            if u is not None and after_u < u <= until_u and u not in skipped:
-                shifted[u] = shifted.get(u, True) and not exists
+        for day in _select(cands, tuple(indices)):
+            for t in day_times:
+                walls.append(datetime.combine(day, t))
+
+    # 4. instants
+    shifted: dict[datetime, bool] = {}
+    for wall in walls:
+        u, exists = _solve(zone, wall)
+        if u is not None and after_u < u <= until_u and u not in skipped:
+            shifted[u] = shifted.get(u, True) and not exists
     # 5. ascending, once each
     return [(u.replace(tzinfo=UTC), shifted[u]) for u in sorted(shifted)]

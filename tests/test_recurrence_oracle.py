@@ -1155,3 +1155,208 @@ def test_edges_of_the_datetime_range():
             until=top,
         )
         assert got == expected
+
+
+# --------------------------------------------------------------------------
+# Several times a day and an end (section 16)
+# --------------------------------------------------------------------------
+
+#: The zones section 16's property tests run in.
+WIDER_ZONE_NAMES = (
+    "UTC",
+    "America/Chicago",
+    "Europe/Berlin",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+)
+ZONES.setdefault("Europe/Berlin", ZoneInfo("Europe/Berlin"))
+
+# Times near clock changes come from COMMON_TIMES (02:30, 01:30, 02:00, ...) through `times`.
+several_times = st.lists(times, min_size=1, max_size=5, unique=True).map(
+    lambda ts: tuple(sorted(ts))
+)
+
+
+@dataclass(frozen=True)
+class WiderCase:
+    case: Case
+    times_of_day: tuple[time, ...]
+    end: datetime | None
+
+    def pattern(self, zone_name: str | None = None) -> Pattern:
+        c = self.case
+        return Pattern(
+            frequency=c.frequency,
+            time_of_day=self.times_of_day[0],
+            interval=c.interval,
+            indices=c.indices,
+            months=c.months,
+            weekdays=c.weekdays,
+            timezone=zone_name,
+            times_of_day=self.times_of_day,
+            until=self.end,
+        )
+
+    def oracle_kwargs(self) -> dict:
+        c = self.case
+        return dict(
+            frequency=c.frequency,
+            time_of_day=self.times_of_day[0],
+            interval=c.interval,
+            indices=c.indices,
+            months=c.months,
+            weekdays=c.weekdays,
+            anchor=c.anchor,
+            zone=c.zone,
+            times_of_day=self.times_of_day,
+            end=self.end,
+        )
+
+
+@st.composite
+def wider_cases(draw, frequencies: str = "YMWDH") -> WiderCase:
+    c = draw(cases(frequencies=frequencies, zones=WIDER_ZONE_NAMES))
+    ts = draw(several_times)
+    span = _seconds(c.until - c.after)
+    end = draw(
+        st.one_of(
+            st.none(),
+            st.integers(-span // 4, span + span // 4).map(lambda s: c.after + timedelta(seconds=s)),
+            instants_near(getattr(c.zone, "key", "UTC")),
+        )
+    )
+    return WiderCase(c, ts, end)
+
+
+def _describe_wider(w: WiderCase) -> None:
+    _describe(w.case)
+    note(f"times_of_day={[t.isoformat() for t in w.times_of_day]} until={w.end}")
+
+
+@_settings(1.0)
+@given(w=wider_cases())
+def test_several_times_and_until_match_oracle(w: WiderCase) -> None:
+    """Each selected date fires once per time; nothing later than `until`."""
+    _describe_wider(w)
+    c = w.case
+    expected = oracle_fires(**w.oracle_kwargs(), after=c.after, until=c.until)
+    event(f"{c.frequency} {len(w.times_of_day)} times, fires: {_bucket(len(expected))}")
+    with time_limit(ENGINE_TIME_LIMIT, "fires_between"):
+        got = rec.fires_between(w.pattern(), c.anchor, c.zone, c.after, c.until)
+    assert_well_formed(got, c.after, c.until)
+    if w.end is not None:
+        assert all(f <= w.end for f in got)
+    assert got == expected
+
+
+@_settings(0.5)
+@given(w=wider_cases(), count=st.one_of(st.integers(1, 5), st.integers(6, 60)))
+def test_several_times_next_fires_match_oracle(w: WiderCase, count: int) -> None:
+    _describe_wider(w)
+    c = w.case
+    expected: list[datetime] = []
+    until = c.after
+    for _ in range(MAX_WINDOWS):
+        start, until = until, until + WINDOW[c.frequency]
+        expected += oracle_fires(**w.oracle_kwargs(), after=start, until=until)
+        if len(expected) >= count:
+            break
+    # Own zone (the default is a decoy), as a schedule with a zone of its own reads it.
+    zone_name = getattr(c.zone, "key", None)
+    p = w.pattern(zone_name)
+    with time_limit(ENGINE_TIME_LIMIT, "next_fires"):
+        got = rec.next_fires(p, c.anchor, DECOY if zone_name else c.zone, c.after, count)
+    assert_well_formed(got, c.after, w.end)
+    if len(expected) >= count:
+        assert got == expected[:count]
+    else:
+        assert [f for f in got if f <= until] == expected
+
+
+@_settings(0.5)
+@given(w=wider_cases())
+def test_several_times_fire_details_match_oracle(w: WiderCase) -> None:
+    """`shifted` with several times: a fire is shifted only when every selected wall time
+    landing on it lies in a gap (02:30 moved onto 03:30, with 03:30 also asked for, is not)."""
+    _describe_wider(w)
+    c = w.case
+    expected = oracle_details(**w.oracle_kwargs(), after=c.after, until=c.until)
+    event(f"shifted fires: {_bucket(sum(shifted for _, shifted in expected))}")
+    p = w.pattern()
+    with time_limit(ENGINE_TIME_LIMIT, "fire_details"):
+        fires = rec.fires_between(p, c.anchor, c.zone, c.after, c.until)
+        details = rec.fire_details(p, c.anchor, c.zone, fires)
+    assert [(d.instant, d.shifted) for d in details] == expected
+
+
+@given(c=cases(zones=WIDER_ZONE_NAMES))
+@_settings(0.2)
+def test_one_time_in_times_of_day_is_exactly_time_of_day(c: Case) -> None:
+    """`times_of_day` = [time_of_day] and no `until` fire exactly as before section 16."""
+    single = dataclasses.replace(c.pattern(), times_of_day=(c.time_of_day,))
+    assert single == c.pattern()
+    assert rec.fires_between(single, c.anchor, c.zone, c.after, c.until) == c.oracle()
+
+
+def test_times_of_day_defaults_to_time_of_day_and_answers_ascending():
+    assert Pattern("D", time(8)).times_of_day == (time(8),)
+    p = Pattern("D", time(6), times_of_day=[time(18), time(6), time(14)])
+    assert p.times_of_day == (time(6), time(14), time(18))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"time_of_day": time(7), "times_of_day": (time(6), time(18))}, "earliest"),
+        ({"time_of_day": time(6), "times_of_day": (time(6), time(6))}, "repeat"),
+        (
+            {
+                "time_of_day": time(0),
+                "times_of_day": tuple(time(h, m) for h in range(13) for m in (0, 30)),
+            },
+            "at most 24",
+        ),
+        ({"time_of_day": time(6), "times_of_day": (time(6, 0, 0, 5),)}, "microseconds"),
+        ({"time_of_day": time(6), "until": datetime(2030, 1, 1)}, "timezone-aware"),
+    ],
+)
+def test_bad_times_of_day_and_until_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Pattern("D", **kwargs)
+
+
+def test_until_is_inclusive_and_ends_the_fires():
+    p = Pattern("D", time(6), times_of_day=(time(6), time(18)), until=u(2027, 1, 3, 6))
+    got = rec.next_fires(p, u(2027, 1, 1), UTC, u(2027, 1, 1), 100)
+    assert got == [u(2027, 1, 1, 6), u(2027, 1, 1, 18), u(2027, 1, 2, 6), u(2027, 1, 2, 18),
+                   u(2027, 1, 3, 6)]  # fmt: skip
+    assert rec.fires_between(p, u(2027, 1, 1), UTC, u(2027, 1, 3), u(2030, 1, 1)) == [
+        u(2027, 1, 3, 6)
+    ]
+    assert list(rec.iter_fires(p, u(2027, 1, 1), UTC, u(2027, 1, 3, 6))) == []
+
+
+def test_hourly_fires_once_per_hour_per_distinct_minutes_and_seconds():
+    # 06:15 and 07:15 share their minutes: one fire at :15 each hour, and one at :45.
+    p = Pattern("H", time(6, 15), times_of_day=(time(6, 15), time(7, 15), time(9, 45)))
+    got = rec.next_fires(p, u(2027, 1, 1), UTC, u(2027, 1, 1), 4)
+    assert got == [u(2027, 1, 1, 0, 15), u(2027, 1, 1, 0, 45), u(2027, 1, 1, 1, 15),
+                   u(2027, 1, 1, 1, 45)]  # fmt: skip
+
+
+def test_indices_select_dates_not_times():
+    # The last weekday of the month, at 06:00 and 18:00: both times of that one date.
+    p = Pattern("M", time(6), weekdays=31, indices=(-1,), times_of_day=(time(6), time(18)))
+    got = rec.next_fires(p, u(2027, 1, 1), UTC, u(2027, 1, 1), 4)
+    assert got == [u(2027, 1, 29, 6), u(2027, 1, 29, 18), u(2027, 2, 26, 6), u(2027, 2, 26, 18)]
+
+
+def test_several_times_across_the_chicago_spring_gap():
+    # 2027-03-14: 02:30 does not exist, it takes the offset before (03:30 CDT = 08:30 UTC), the
+    # instant of 03:30 itself: one fire, not shifted, as 03:30 is asked for too.
+    p = Pattern("D", time(1, 30), times_of_day=(time(1, 30), time(2, 30), time(3, 30)),
+                timezone="America/Chicago")  # fmt: skip
+    fires = rec.fires_between(p, u(2027, 3, 1), DECOY, u(2027, 3, 14), u(2027, 3, 14, 12))
+    assert fires == [u(2027, 3, 14, 7, 30), u(2027, 3, 14, 8, 30)]
+    details = rec.fire_details(p, u(2027, 3, 1), DECOY, fires)
+    assert [d.shifted for d in details] == [False, False]

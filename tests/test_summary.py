@@ -261,3 +261,59 @@ def test_the_time_of_day_is_shown_as_the_rule_uses_it(pattern: recurrence.Patter
     else:
         shown = f"{t:%H:%M:%S}" if t.second else f"{t:%H:%M}"
         assert f" at {shown} (UTC)" in s
+
+
+# --------------------------------------------------------------------------
+# Several times a day and an end (section 16)
+# --------------------------------------------------------------------------
+
+
+def _several(frequency: str, *times: time, **kwargs) -> recurrence.Pattern:
+    return recurrence.Pattern(frequency, min(times), times_of_day=times, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "pattern, summary",
+    [
+        (_several("D", time(18), time(6)), "Every day at 06:00 and 18:00 (UTC), for 1 hour"),
+        (
+            _several("W", time(22), time(6), time(14), weekdays=0b11111),
+            "Every week on weekdays (Mon–Fri) at 06:00, 14:00 and 22:00 (UTC), for 1 hour",
+        ),
+        (
+            _several("D", time(6, 0, 30), time(7)),
+            "Every day at 06:00:30 and 07:00 (UTC), for 1 hour",
+        ),
+        (
+            _several("H", time(6), time(7, 30)),
+            "Every hour on the hour and at 30 minutes past the hour (UTC), for 1 hour",
+        ),
+        (
+            _several("H", time(6, 15), time(9, 15), time(8, 45)),
+            "Every hour at 15 minutes and 45 minutes past the hour (UTC), for 1 hour",
+        ),
+    ],
+)
+def test_several_times_are_listed_in_order(pattern: recurrence.Pattern, summary: str) -> None:
+    assert describe(pattern, "UTC", timedelta(hours=1)) == summary
+
+
+def test_until_ends_the_sentence_as_a_wall_time_in_the_zone() -> None:
+    from datetime import UTC, datetime
+
+    p = _several("D", time(6), time(18), until=datetime(2027, 6, 30, 16, 0, tzinfo=UTC))
+    assert describe(p, "Europe/Berlin", None) == (
+        "Every day at 06:00 and 18:00 (Europe/Berlin), indefinitely, until 2027-06-30 18:00"
+    )
+    assert describe(p, "UTC", None).endswith(", until 2027-06-30 16:00")
+    never = recurrence.Pattern("D", time(6), months=0, until=datetime(2027, 1, 1, tzinfo=UTC))
+    assert describe(never, "UTC", None).startswith("Never fires: ")
+
+
+def test_until_in_a_zone_this_host_does_not_know_is_shown_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    p = _several("D", time(6), until=datetime(2027, 6, 30, 16, 0, tzinfo=UTC))
+    assert describe(p, "Mars/Olympus_Mons", None).endswith(
+        "(Mars/Olympus_Mons), indefinitely, until 2027-06-30 16:00"
+    )

@@ -60,6 +60,34 @@ class InstantList(TypeDecorator[tuple[datetime, ...]]):
             return None
 
 
+class TimeList(TypeDecorator[tuple[time, ...]]):
+    """Times of day: a tuple of naive times, ascending, in Python; a JSON array of ``HH:MM:SS``
+    strings in the database.
+
+    Reading is tolerant, as :class:`InstantList`: a stored value that is not such an array reads
+    as None, a row the schedule's readers name rather than fail on.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> list[str] | None:
+        return None if value is None else [t.isoformat() for t in sorted(set(value))]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[time, ...] | None:
+        if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+            return None
+        try:
+            return tuple(sorted(time.fromisoformat(text) for text in value))
+        except ValueError:
+            return None
+
+
+def _only_time_of_day(context: Any) -> list[time]:
+    """A row inserted with ``time_of_day`` alone fires at that one time."""
+    return [context.get_current_parameters()["time_of_day"]]
+
+
 #: The GiST index of ended holds' periods (PostgreSQL only).
 ENDED_PERIOD_INDEX = "ix_machine_holds_ended_period"
 
@@ -161,7 +189,13 @@ class MachineHoldSchedule(Base):
     weekdays: Mapped[int] = mapped_column(
         default=ALL_WEEKDAYS, server_default=text(str(ALL_WEEKDAYS))
     )
+    #: The earliest of ``times_of_day``.
     time_of_day: Mapped[time]
+    #: Every time of day a selected date fires at (docs/RECURRENCE.md); None when the stored
+    #: value cannot be read.
+    times_of_day: Mapped[tuple[time, ...]] = mapped_column(TimeList, default=_only_time_of_day)
+    #: No fire is later than this; NULL: the schedule has no end.
+    until: Mapped[datetime | None]
     #: IANA name of the zone the pattern is read in; NULL: the service's (``PYTM4SRV_TIMEZONE``).
     timezone: Mapped[str | None] = mapped_column(String(ZONE_NAME_LENGTH))
     #: Fire instants that make no hold; None when the stored value cannot be read.

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from pytm4srv import recurrence
+from pytm4srv import ical, recurrence
 from pytm4srv.holds.models import MAX_SKIP, UNKNOWN_ZONE, MachineHoldSchedule
 from pytm4srv.holds.queries import holds_in_effect
 from pytm4srv.summary import describe
@@ -57,6 +57,9 @@ REPLAN_FIELDS: frozenset[str] = frozenset(PATTERN_FIELDS) | {
     "machine_id",
     "reason",
 }
+
+#: The fields an ``rrule`` sets (``timezone`` and ``anchor`` only from its DTSTART).
+RRULE_FIELDS: tuple[str, ...] = (*PATTERN_FIELDS, "anchor")
 
 _ZERO = timedelta(0)
 _FIRST = datetime.min.replace(tzinfo=UTC)
@@ -128,14 +131,25 @@ def _pattern_problems(values: dict[str, Any]) -> dict[str, str]:
     problems = {}
     for name in PATTERN_FIELDS:
         value = values[name]
+        probe = _PROBE | {name: value}
+        if name == "times_of_day" and isinstance(value, tuple) and value:
+            probe["time_of_day"] = min(value, key=str)  # the earliest, if they are times
         try:
-            recurrence.Pattern(**(_PROBE | {name: value}))
+            recurrence.Pattern(**probe)
         except ValueError as exc:
             problems[name] = f"{exc} (stored: {_shown(value)})"
         except TypeError:
             problems[name] = f"{name} cannot be read (stored: {_shown(value)})"
     if "skip" in problems and values["skip"] is None:  # what InstantList reads of a bad value
         problems["skip"] = "skip cannot be read: it is not a list of instants with a UTC offset"
+    times, first = values["times_of_day"], values["time_of_day"]
+    if times is None:  # what TimeList reads of a bad value
+        problems["times_of_day"] = "times_of_day cannot be read: it is not a list of times"
+    elif not problems.keys() & {"times_of_day", "time_of_day"} and times and min(times) != first:
+        problems["times_of_day"] = (
+            f"time_of_day ({_shown(first)}) is not the earliest of times_of_day "
+            f"(stored: {', '.join(t.isoformat() for t in times)})"
+        )
     return problems
 
 
@@ -366,8 +380,10 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     """
     values = {name: getattr(schedule, name) for name in _COLUMNS}
     pattern: recurrence.Pattern | None = None
+    readable = False  # and so in a zone known here
     try:
         pattern = pattern_of(schedule)
+        readable = True
     except UnreadableSchedule as exc:
         for name, unshowable in _UNSHOWABLE.items():
             if name in exc.problems and unshowable(values[name]):
@@ -378,11 +394,33 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
     else:
         if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
             values["next_fire"] = _next_fire_of(schedule, zone)
-    values["summary"] = None
+    values["summary"] = values["rrule"] = None
     if pattern is not None:
         zone_shown = pattern.timezone or zone_name(zone)
-        values["summary"] = describe(pattern, zone_shown, schedule.duration)
+        shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
+        values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)
+        if readable:
+            values["rrule"] = ical.to_rrule(pattern, schedule.anchor, zone, zone_name(zone))
     return values
+
+
+def with_rule(
+    sent: dict[str, Any], stored: Any | None, zone: tzinfo, now: datetime
+) -> dict[str, Any]:
+    """``sent`` with its ``rrule`` (if any) replaced by the fields it sets (:data:`RRULE_FIELDS`).
+
+    A rule without DTSTART keeps the stored schedule's anchor and zone (a new one's: ``now``
+    and the service zone). ical.RuleRefused, a ValueError naming the part, when the schedule
+    model cannot state the rule exactly.
+    """
+    text = sent.get("rrule")
+    if text is None:
+        return {name: value for name, value in sent.items() if name != "rrule"}
+    anchor = sent.get("anchor") or (stored.anchor if stored is not None else now)
+    timezone = stored.timezone if stored is not None else None
+    fields = ical.from_rrule(text, anchor, timezone, zone, max_skip=MAX_SKIP)
+    rest = {name: value for name, value in sent.items() if name != "rrule"}
+    return rest | fields.values()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 from sqlalchemy import select
 
 from pytm4srv import db, recurrence
@@ -29,7 +29,7 @@ from pytm4srv.holds.models import (
     ZONE_NAME_LENGTH,
     MachineHold,
 )
-from pytm4srv.holds.schedules import PATTERN_DEFAULTS, DetailedPreview
+from pytm4srv.holds.schedules import PATTERN_DEFAULTS, RRULE_FIELDS, DetailedPreview
 from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
 from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 
@@ -222,6 +222,10 @@ def _non_zero(value: int) -> None:
         raise ValidationError("Must not be 0: positions count from 1, or from -1 at the end.")
 
 
+#: The longest ``rrule`` text read (DTSTART, RRULE and up to 1000 EXDATE lines).
+RRULE_LENGTH = 64_000
+
+
 class ScheduleSchema(MachineRefMixin, StrictSchema):
     """A machine hold schedule (docs/API.md, Wire formats; docs/RECURRENCE.md, Rules)."""
 
@@ -243,7 +247,6 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         },
     )
     frequency = fields.String(
-        required=True,
         validate=validate.OneOf(recurrence.FREQUENCIES),
         metadata={
             "description": "Y yearly, M monthly, W weekly, D daily, H hourly.",
@@ -278,10 +281,28 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         metadata={"description": "Bitfield: bit 0 Monday ... bit 6 Sunday.", "example": 1},
     )
     time_of_day = TimeOfDay(
-        required=True,
         metadata={
-            "description": "Local time in the schedule's zone, 'HH:MM' or 'HH:MM:SS'.",
+            "description": "Local time in the schedule's zone, 'HH:MM' or 'HH:MM:SS': the "
+            "earliest of times_of_day. Sent alone, it sets times_of_day to this one time.",
             "example": SCHEDULE_EXAMPLE["time_of_day"],
+        },
+    )
+    times_of_day = fields.List(
+        TimeOfDay(),
+        validate=validate.Length(min=1, max=recurrence.MAX_TIMES_OF_DAY),
+        metadata={
+            "description": "Every local time a selected date fires at (1 to "
+            f"{recurrence.MAX_TIMES_OF_DAY}, distinct; for H their minutes and seconds); "
+            "answered ascending.",
+            "example": [SCHEDULE_EXAMPLE["time_of_day"]],
+            "uniqueItems": True,
+        },
+    )
+    until = Timestamp(
+        allow_none=True,
+        metadata={
+            "description": "No fire instant is later than this; null: no end.",
+            "example": None,
         },
     )
     timezone = Text(
@@ -346,6 +367,69 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         },
     )
 
+    rrule = TextWithLines(
+        allow_none=True,
+        min_length=1,
+        max_length=RRULE_LENGTH,
+        metadata={
+            "description": "The schedule as iCalendar lines (RFC 5545): DTSTART;TZID=<zone>:"
+            "<first fire, local>, RRULE:<recur>, one EXDATE per skipped instant, joined by "
+            "newlines; RFC 5545 readers and python-dateutil expand it to exactly the fires. "
+            "null when the schedule never fires or no single RRULE states it. Sent, it sets "
+            "frequency, interval, weekdays, months, indices, times_of_day and until, timezone "
+            "and anchor from its DTSTART, and skip from its EXDATE lines (none of which may be "
+            "sent with it); a rule the schedule cannot state exactly is refused, naming the "
+            "part. null sent changes nothing.",
+        },
+    )
+
+    @validates_schema(pass_original=True)
+    def rule_alone(
+        self, data: dict[str, Any], original: Any, partial: Any = None, **kwargs: Any
+    ) -> None:
+        """``rrule`` sets the pattern fields: sent with any of them, it is invalid; without it a
+        new schedule needs ``frequency``."""
+        sent = original if isinstance(original, dict) else {}
+        if data.get("rrule") is not None:
+            clash = [name for name in RRULE_FIELDS if name in sent]
+            if clash:
+                raise ValidationError(
+                    {"rrule": [f"Sent with {', '.join(clash)}: the rule sets those; send "
+                               "either the rule or the fields."]}
+                )  # fmt: skip
+        elif not partial and "frequency" not in data:
+            raise ValidationError({"frequency": ["Missing data for required field."]})
+
+    @validates("times_of_day")
+    def distinct_times(self, value: list[Any], **kwargs: Any) -> None:
+        if len(set(value)) != len(value):
+            raise ValidationError("Each time of day must be given once.")
+
+    @validates_schema
+    def consistent_times(self, data: dict[str, Any], partial: Any = None, **kwargs: Any) -> None:
+        """``time_of_day`` sent with ``times_of_day`` must be their earliest; a new schedule
+        needs one of them (a preview does with no stored schedule to start from)."""
+        times, first = data.get("times_of_day"), data.get("time_of_day")
+        if times and first is not None and first != min(times):
+            raise ValidationError(
+                {"time_of_day": ["Must be the earliest of times_of_day (or left out)."]}
+            )
+        if not partial and first is None and not times and data.get("rrule") is None:
+            raise ValidationError({"time_of_day": ["Required (or times_of_day, or rrule)."]})
+
+    @post_load
+    def both_times(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Either time field sets both: ``time_of_day`` is the earliest of ``times_of_day``.
+        A null ``rrule`` changes nothing."""
+        if "rrule" in data and data["rrule"] is None:
+            del data["rrule"]
+        if data.get("times_of_day"):
+            data["times_of_day"] = tuple(sorted(data["times_of_day"]))
+            data["time_of_day"] = data["times_of_day"][0]
+        elif data.get("time_of_day") is not None:
+            data["times_of_day"] = (data["time_of_day"],)
+        return data
+
     @validates("timezone")
     def zone_exists(self, value: str | None, **kwargs: Any) -> None:
         if value is not None and not recurrence.is_zone_name(value):
@@ -371,8 +455,10 @@ class PreviewSchema(ScheduleSchema):
     @validates_schema
     def pattern_without_id(self, data: dict[str, Any], **kwargs: Any) -> None:
         """Without ``id`` there is no stored schedule to take the pattern's core from."""
-        if "id" not in data:
+        if "id" not in data and data.get("rrule") is None:
             missing = [name for name in ("frequency", "time_of_day") if name not in data]
+            if "times_of_day" in data:
+                missing = [name for name in missing if name != "time_of_day"]
             if missing:
                 raise ValidationError({name: ["Required without id."] for name in missing})
 

@@ -29,6 +29,7 @@ from pytm4srv.holds.schedules import (
     preview_request,
     refresh_next_fire,
     stored_problems,
+    with_rule,
 )
 from pytm4srv.holds.schemas import (
     HOLD_EXAMPLE,
@@ -46,6 +47,7 @@ from pytm4srv.holds.schemas import (
     check_end_after_start,
     dump_preview_fires,
 )
+from pytm4srv.ical import RuleRefused
 from pytm4srv.schemas import ErrorSchema
 from pytm4srv.users.models import PLANNING_ROLES
 
@@ -59,7 +61,7 @@ SCHEDULE_DUMP = ScheduleSchema().dump
 
 #: Fields a schedule's answer derives from its others; a change records the fields it was sent
 #: for, not these (``next_fire`` also moves with every materializer run, which records nothing).
-DERIVED = ("next_fire", "summary")
+DERIVED = ("next_fire", "summary", "rrule")
 
 
 def dump_schedule(schedule: MachineHoldSchedule) -> dict[str, Any]:
@@ -209,6 +211,7 @@ class Schedules(MethodView):
     def put(self, data: dict[str, Any]) -> Any:
         """Create a schedule (admins and planners)."""
         now = datetime.now(UTC)
+        data = _read_rule(data, None, now)
         data.setdefault("anchor", now)
         schedule = MachineHoldSchedule(created=now, modified=now, **data)
         refresh_next_fire(schedule, current_app.config["ZONE"])
@@ -236,6 +239,7 @@ class ScheduleById(MethodView):
     def patch(self, data: dict[str, Any], schedule_id: int) -> Any:
         """Change the fields sent of a schedule; its coming holds follow the change."""
         schedule = get_schedule(schedule_id, lock=True)
+        data = _read_rule(data, schedule, datetime.now(UTC))
         old = dump_schedule(schedule)
         before = replan.before_change(schedule)
         for name, value in data.items():
@@ -286,6 +290,7 @@ class PreviewSchedule(MethodView):
         """List the next fire instants of a schedule, as UNIX timestamps or (detail=1) objects."""
         stored = get_schedule(body["id"]) if "id" in body else None
         start, now = query.get("start"), datetime.now(UTC)
+        body = _read_rule(body, stored, start or now)
         try:
             asked = preview_request(stored, body, start, now, with_ends=query["detail"])
         except UnreadableSchedule as exc:  # a stored value the body may replace
@@ -299,6 +304,16 @@ class PreviewSchedule(MethodView):
             db.session(), asked.fields, asked.anchor, zone, fires, asked.duration, asked.machine_id
         )
         return dump_preview_fires(details)
+
+
+def _read_rule(sent: dict[str, Any], stored: Any | None, now: datetime) -> dict[str, Any]:
+    """The fields sent, an ``rrule`` among them replaced by those it sets; 422 naming ``rrule``
+    when the schedule model cannot state it exactly."""
+    try:
+        return with_rule(sent, stored, current_app.config["ZONE"], now)
+    except RuleRefused as exc:
+        abort(422, errors={"json": {"rrule": [str(exc)]}}, message="Invalid request body.")
+        raise  # abort raises
 
 
 def _refuse_unreadable(schedule: MachineHoldSchedule, data: dict[str, Any]) -> None:

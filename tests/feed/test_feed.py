@@ -339,3 +339,23 @@ def test_ical_js_reads_the_same_events_as_icalendar(
     statuses = {event["status"] for event in theirs["events"]}
     assert statuses == {"CONFIRMED", "TENTATIVE"}
     assert any("ü, commas, ; and \\" in event["description"] for event in theirs["events"])
+
+
+def test_the_feed_shows_each_time_of_a_day_and_no_fire_after_until(
+    client, machine, make_schedule, feed_path
+):
+    created = NOW - timedelta(hours=1)
+    until = datetime.combine((NOW + timedelta(days=10)).date(), time(12), UTC)
+    make_schedule(
+        machine, time_of_day=time(6), times_of_day=(time(6), time(18)), until=until,
+        created=created, duration=timedelta(hours=1),
+    )  # fmt: skip
+    events = events_of(client.get(feed_path))
+    starts = sorted(e.DTSTART for e in events.values() if e["STATUS"] == "TENTATIVE")
+    assert starts and max(starts) <= until
+    assert {(s.hour, s.minute) for s in starts} == {(6, 0), (18, 0)}
+    # Every day from tomorrow to the day before until's shows both times.
+    days = {s.date() for s in starts}
+    for day in days - {min(days), max(days)}:
+        assert sum(s.date() == day for s in starts) == 2
+    assert until.date() in days and sum(s.date() == until.date() for s in starts) == 1

@@ -104,7 +104,12 @@ def test_schedule_history_across_create_patch_and_delete(admin, planner, staff, 
     assert first["changes"]["time_of_day"] == [None, "08:00:00"]
     assert first["changes"]["duration"] == [None, 60]
     assert (second["action"], second["user_id"]) == ("changed", admin.user.id)
-    assert second["changes"] == {"time_of_day": ["08:00:00", "09:30:00"], "interval": [1, 2]}
+    # time_of_day sent alone sets times_of_day to that one time: both changed.
+    assert second["changes"] == {
+        "time_of_day": ["08:00:00", "09:30:00"],
+        "times_of_day": [["08:00:00"], ["09:30:00"]],
+        "interval": [1, 2],
+    }
     assert (last["action"], last["user_id"], last["changes"]) == ("deleted", planner.user.id, {})
 
 

@@ -29,7 +29,8 @@ FIRST_FIRE = datetime(2027, 1, 4, 8, tzinfo=UTC)
 HEALTHY = 20
 
 #: A bad stored value of each kind, written past the API: (column, value, words of its reason,
-#: a PATCH body that repairs it). ``skip`` is raw JSON text: its column type would not write it.
+#: a PATCH body that repairs it). ``skip`` and ``times_of_day`` are raw JSON text: their column
+#: types would not write it.
 BAD = {
     "indices [0]": ("indices", [0], "indices must be non-zero", {"indices": []}),
     "indices [400]": ("indices", [400], "within -366..366", {"indices": [1]}),
@@ -45,6 +46,18 @@ BAD = {
     "duration -5 min": ("duration", timedelta(minutes=-5), "-5 minutes", {"duration": None}),
     "skip garbage": ("skip", '"soon"', "skip cannot be read", {"skip": []}),
     "skip naive": ("skip", '["2027-01-05T08:00:00"]', "skip cannot be read", {"skip": []}),
+    "times_of_day garbage": (
+        "times_of_day",
+        '"soon"',
+        "times_of_day cannot be read",
+        {"times_of_day": ["08:00"]},
+    ),
+    "times_of_day without time_of_day": (
+        "times_of_day",
+        '["09:00:00"]',
+        "is not the earliest of times_of_day",
+        {"times_of_day": ["08:00"]},
+    ),
     "timezone unknown": (
         "timezone",
         "Mars/Olympus_Mons",
@@ -58,8 +71,8 @@ VARIANTS = pytest.mark.parametrize("variant", list(BAD))
 def spoil(session, schedule_id: int, variant: str) -> None:
     """Store the variant's bad value in the schedule's row, as SQL by hand would."""
     column, value, _, _ = BAD[variant]
-    if column == "skip":
-        statement = text("UPDATE machine_hold_schedules SET skip = :value WHERE id = :id")
+    if column in ("skip", "times_of_day"):  # raw JSON text
+        statement = text(f"UPDATE machine_hold_schedules SET {column} = :value WHERE id = :id")
         session.execute(statement, {"value": value, "id": schedule_id})
     else:
         where = MachineHoldSchedule.id == schedule_id
@@ -71,7 +84,8 @@ def spoil(session, schedule_id: int, variant: str) -> None:
 def repair(session, schedule_id: int, variant: str) -> None:
     """Put the column back to a value the API would store."""
     column = BAD[variant][0]
-    value = {"indices": [], "time_of_day": time(8), "duration": None, "timezone": None}.get(column)
+    value = {"indices": [], "time_of_day": time(8), "duration": None, "timezone": None,
+             "times_of_day": (time(8),)}.get(column)  # fmt: skip
     if column == "skip":
         value = ()
     where = MachineHoldSchedule.id == schedule_id
@@ -277,6 +291,8 @@ def test_reads_of_a_bad_schedule_answer_without_failing(make_schedule, session, 
         "duration -5 min": -5,
         "skip garbage": None,
         "skip naive": None,
+        "times_of_day garbage": None,
+        "times_of_day without time_of_day": ["09:00:00"],
     }.get(variant, BAD[variant][1])
     assert r.json[column] == shown
     listed = staff.get(SCHEDULES)

@@ -195,7 +195,9 @@ def test_patch_changes_only_the_fields_sent(planner, body):
         "weekdays": 31,
         "summary": "Every month on the last weekday (Mon–Fri) at 07:00 (UTC), indefinitely",
         "next_fire": r.json["next_fire"],
+        "rrule": r.json["rrule"],
     }
+    assert "BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1" in r.json["rrule"]
     first = datetime.fromtimestamp(r.json["next_fire"], UTC)
     assert first.time() == time(7) and first.weekday() < 5  # 07:00 on a weekday,
     next_weekday = first + timedelta(days=1 if first.weekday() < 4 else 3)
