@@ -85,8 +85,35 @@ def to_rrule(pattern: Pattern, anchor: datetime, zone: tzinfo, zone_name: str) -
         f"DTSTART;TZID={name}:{_local_text(wall)}",
         "RRULE:" + vRecur(recur).to_ical().decode("ascii"),  # type: ignore[no-untyped-call]
     ]
-    lines += [f"EXDATE:{_utc_text(s)}" for s in pattern.skip if not s.microsecond]
+    lines += [_exdate(s, plain, anchor, zone, z, name) for s in pattern.skip if not s.microsecond]
     return "\n".join(lines)
+
+
+def _exdate(
+    skipped: datetime, plain: Pattern, anchor: datetime, zone: tzinfo, z: tzinfo, name: str
+) -> str:
+    """The EXDATE line of a skipped instant: in UTC, unless it is a fire whose wall time is
+    ambiguous (the first of a repeated hour) or was moved out of a DST gap. A reader compares
+    EXDATE with the rule's instances as the rule writes them, in the zone's wall time (and
+    python-dateutil, by PEP 495, finds no instant at such a wall time equal to one in another
+    zone), so those are written as the rule writes the fire: in DTSTART's zone, the wall time
+    asked for."""
+    local = skipped.astimezone(z)
+    wall = local.replace(tzinfo=None)
+    repeated = (
+        wall.replace(tzinfo=z, fold=0).utcoffset() != wall.replace(tzinfo=z, fold=1).utcoffset()
+    )
+    if repeated and not local.fold:  # the first of the two instants: the one a fire takes
+        return f"EXDATE;TZID={name}:{_local_text(wall)}"
+    day_before = (skipped - timedelta(days=1)).astimezone(z).utcoffset()
+    if day_before != local.utcoffset() and recurrence.fires_between(
+        plain, anchor, zone, skipped - timedelta(microseconds=1), skipped
+    ) == [skipped]:
+        if recurrence.fire_details(plain, anchor, zone, [skipped])[0].shifted:
+            assert day_before is not None
+            asked = (skipped + day_before).replace(tzinfo=None)
+            return f"EXDATE;TZID={name}:{_local_text(asked)}"
+    return f"EXDATE:{_utc_text(skipped)}"
 
 
 def _recur(p: Pattern) -> dict[str, Any] | None:

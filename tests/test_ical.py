@@ -185,6 +185,45 @@ def test_the_answer_names_every_part_and_skipped_instants_become_exdates() -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("pattern", "anchor", "skipped", "line"),
+    [
+        # The first 02:00 of the night the clocks go back (00:00Z), an hourly fire: a skipped
+        # instant python-dateutil finds unequal to its wall time when written in UTC.
+        (
+            Pattern("H", time(0), timezone="Europe/Berlin"),
+            datetime(2027, 10, 30, tzinfo=UTC),
+            datetime(2027, 10, 31, 0, tzinfo=UTC),
+            "EXDATE;TZID=Europe/Berlin:20271031T020000",
+        ),
+        # 02:30 on the night the clocks go forward is 03:30 CEST (01:30Z): written as asked.
+        (
+            Pattern("D", time(2, 30), timezone="Europe/Berlin"),
+            datetime(2027, 3, 20, tzinfo=UTC),
+            datetime(2027, 3, 28, 1, 30, tzinfo=UTC),
+            "EXDATE;TZID=Europe/Berlin:20270328T023000",
+        ),
+        # The second 02:00 (01:00Z) is no fire: in UTC, which excludes nothing.
+        (
+            Pattern("H", time(0), timezone="Europe/Berlin"),
+            datetime(2027, 10, 30, tzinfo=UTC),
+            datetime(2027, 10, 31, 1, tzinfo=UTC),
+            "EXDATE:20271031T010000Z",
+        ),
+    ],
+)
+def test_a_skipped_fire_at_a_clock_change_is_excluded_by_readers(
+    pattern, anchor, skipped, line
+) -> None:
+    pattern = dataclasses.replace(pattern, skip=(skipped,))
+    text = to_rrule(pattern, anchor, UTC, "UTC")
+    assert text is not None and line in text.splitlines()
+    after, before = skipped - timedelta(days=1), skipped + timedelta(days=1)
+    expected = rec.fires_between(pattern, anchor, UTC, after - timedelta(microseconds=1), before)
+    assert dateutil_fires(text, after, before) == expected  # both from after on
+    assert from_rrule(text, anchor, None, UTC).skip == pattern.skip
+
+
 def test_a_schedule_without_zone_answers_the_service_zone() -> None:
     p = Pattern("D", time(8))
     text = to_rrule(p, datetime(2027, 1, 1, tzinfo=UTC), UTC, "UTC")
