@@ -77,24 +77,47 @@ def changed(
     return {name: value for name, value in body.items() if form.get(name, "") != before[name]}
 
 
-def schedule_body(form: MultiDict[str, str]) -> tuple[dict[str, Any], FormErrors]:
-    """A schedule's JSON from its form."""
+def times(text: str) -> list[str]:
+    """Comma-separated times of day, as typed (for the API to read, or name)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def schedule_body(form: MultiDict[str, str], zone: tzinfo) -> tuple[dict[str, Any], FormErrors]:
+    """A schedule's JSON from its form; "Until" is a wall time in the page's ``zone``.
+
+    A pasted "RRULE" is sent as ``rrule`` instead of the fields it states (the API refuses them
+    beside it, and reads them from it). Without one, "Times of day" (several times) is sent as
+    ``times_of_day``, and "Time of day" as ``time_of_day`` when filled or when it is the only
+    one: the API says what either must be.
+    """
     errors: FormErrors = {}
     body: dict[str, Any] = {
         "name": form.get("name", ""),
         "machine_id": number(form.get("machine_id", "")),
         "reason": form.get("reason", ""),
+    }
+    duration = form.get("duration", "").strip()
+    body["duration"] = number(duration) if duration else None
+    rule = form.get("rrule", "").strip()
+    if rule:
+        body["rrule"] = rule
+        return body, errors
+    body |= {
         "frequency": form.get("frequency", ""),
         "weekdays": sum(1 << i for i, day in enumerate(WEEKDAYS) if day in form.getlist("day")),
         "months": sum(1 << i for i, month in enumerate(MONTHS) if month in form.getlist("month")),
-        "time_of_day": form.get("time_of_day", "").strip(),
         "timezone": form.get("timezone", "").strip() or None,
+        "until": _instant(form, "until", zone, errors),
     }
     interval = form.get("interval", "").strip()
     if interval:
         body["interval"] = number(interval)
-    duration = form.get("duration", "").strip()
-    body["duration"] = number(duration) if duration else None
+    several = times(form.get("times_of_day", ""))
+    first = form.get("time_of_day", "").strip()
+    if several:
+        body["times_of_day"] = several
+    if first or not several:
+        body["time_of_day"] = first
     positions = [part.strip() for part in form.get("indices", "").split(",") if part.strip()]
     indices = [number(part) for part in positions]
     if any(isinstance(index, str) for index in indices):
@@ -103,8 +126,20 @@ def schedule_body(form: MultiDict[str, str]) -> tuple[dict[str, Any], FormErrors
     return body, errors
 
 
-def schedule_fields(schedule: dict[str, Any] | None) -> dict[str, Any]:
-    """A schedule's API answer as the values of its form (a new schedule's defaults for None)."""
+def _short(time_of_day: str) -> str:
+    """``HH:MM:SS`` as ``HH:MM`` when its seconds are 0."""
+    whole_minute = len(time_of_day) == 8 and time_of_day.endswith(":00")
+    return time_of_day[:-3] if whole_minute else time_of_day
+
+
+def schedule_fields(schedule: dict[str, Any] | None, zone: tzinfo) -> dict[str, Any]:
+    """A schedule's API answer as the values of its form (a new schedule's defaults for None).
+
+    One time of day fills "Time of day"; several fill "Times of day" alone, so that changing
+    them needs no second field kept the earliest. "Until" is shown in the page's ``zone``;
+    "RRULE" starts empty (the schedule's own is on its page), so that saving the form saves
+    what its fields say.
+    """
     if schedule is None:
         return {
             "frequency": "W",
@@ -113,12 +148,15 @@ def schedule_fields(schedule: dict[str, Any] | None) -> dict[str, Any]:
             "months": list(MONTHS),
             "indices": "",
             "time_of_day": "",
+            "times_of_day": "",
+            "until": "",
+            "rrule": "",
             "duration": "",
             "timezone": "",
         }
-    time_of_day = schedule["time_of_day"] or ""
-    if time_of_day.endswith(":00"):
-        time_of_day = time_of_day[:-3]
+    all_times = [_short(t) for t in schedule.get("times_of_day") or []]
+    time_of_day = _short(schedule["time_of_day"] or "")
+    several = len(all_times) > 1
     duration = schedule["duration"]
     return {
         "name": schedule["name"],
@@ -129,7 +167,10 @@ def schedule_fields(schedule: dict[str, Any] | None) -> dict[str, Any]:
         "days": [day for i, day in enumerate(WEEKDAYS) if schedule["weekdays"] >> i & 1],
         "months": [month for i, month in enumerate(MONTHS) if schedule["months"] >> i & 1],
         "indices": ", ".join(str(index) for index in schedule["indices"] or []),
-        "time_of_day": time_of_day,
+        "time_of_day": "" if several else time_of_day,
+        "times_of_day": ", ".join(all_times) if several else "",
+        "until": wall(_from_unix(schedule.get("until")), zone),
+        "rrule": "",
         "duration": "" if duration is None else str(duration),
         "timezone": schedule["timezone"] or "",
     }

@@ -6,7 +6,7 @@ messages the forms show next to their fields.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from flask import (
@@ -28,7 +28,13 @@ from werkzeug.wrappers import Response
 from pytm4srv import db, recurrence
 from pytm4srv.db import reads
 from pytm4srv.holds.models import MachineHoldSchedule
-from pytm4srv.holds.schedules import PATTERN_DEFAULTS, PATTERN_FIELDS, pattern_of, zone_name
+from pytm4srv.holds.schedules import (
+    PATTERN_FIELDS,
+    pattern_of,
+    preview_request,
+    with_rule,
+    zone_name,
+)
 from pytm4srv.holds.schemas import PreviewSchema
 from pytm4srv.machines.models import Machine
 from pytm4srv.machines.queries import held_at
@@ -59,7 +65,7 @@ CSP = (
 )
 
 #: What a summary is written from, read by the API's own schema (the preview has checked all).
-SUMMARY_FIELDS = (*PATTERN_FIELDS, "duration")
+SUMMARY_FIELDS = (*PATTERN_FIELDS, "duration", "rrule")
 SUMMARY_SCHEMA = PreviewSchema(partial=True, only=SUMMARY_FIELDS)
 
 HOLDS = "/api/machines/holds/"
@@ -385,8 +391,8 @@ def schedule(schedule_id: int) -> Any:
 def new_schedule() -> Any:
     """The form of a new schedule, with its live preview; "Save" creates it."""
     if request.method == "GET":
-        return _schedule_form(forms.schedule_fields(None), {}, None)
-    body, errors = forms.schedule_body(request.form)
+        return _schedule_form(forms.schedule_fields(None, page_zone()), {}, None)
+    body, errors = forms.schedule_body(request.form, page_zone())
     if not errors:
         answer = call("PUT", SCHEDULES, body)
         if answer.ok:
@@ -403,8 +409,8 @@ def edit_schedule(schedule_id: int) -> Any:
     """A schedule's form, with its live preview; "Save" stores it."""
     if request.method == "GET":
         shown = _get(f"{SCHEDULES}{schedule_id}")
-        return _schedule_form(forms.schedule_fields(shown), {}, schedule_id)
-    body, errors = forms.schedule_body(request.form)
+        return _schedule_form(forms.schedule_fields(shown, page_zone()), {}, schedule_id)
+    body, errors = forms.schedule_body(request.form, page_zone())
     if not errors:
         answer = call("PATCH", f"{SCHEDULES}{schedule_id}", body)
         if answer.ok:
@@ -435,7 +441,7 @@ def _schedule_form(values: dict[str, Any], errors: dict[str, Any], schedule_id: 
 @sessions.signed_in
 def schedule_preview() -> Any:
     """The summary and the next 10 fires of the schedule form as it stands (a fragment)."""
-    body, errors = forms.schedule_body(request.form)
+    body, errors = forms.schedule_body(request.form, page_zone())
     schedule_id = request.form.get("schedule_id", "")
     if schedule_id.isdigit():
         body["id"] = int(schedule_id)
@@ -450,15 +456,12 @@ def _preview(body: dict[str, Any]) -> dict[str, Any]:
         if answer.status == 422:
             return {"errors": answer.errors or {"form": [answer.message]}}
         abort(answer.status, answer.message)
-    service_zone = zone_name(current_app.config["ZONE"])
+    service = current_app.config["ZONE"]
     if set(body) == {"id"}:  # a stored schedule as it is: its own summary
         stored = _get(f"{SCHEDULES}{body['id']}")
-        summary, zone = stored["summary"], stored["timezone"] or service_zone
-    else:  # the form sends every field: the sentence the API would answer once saved
-        pattern_only = {name: body[name] for name in SUMMARY_FIELDS if name in body}
-        fields = PATTERN_DEFAULTS | SUMMARY_SCHEMA.load(pattern_only)
-        zone = fields["timezone"] or service_zone
-        summary = describe(pattern_of(fields), zone, fields.get("duration"))
+        summary, zone = stored["summary"], stored["timezone"] or zone_name(service)
+    else:  # the form's fields: the sentence the API would answer once saved
+        summary, zone = _summary(body, service)
     fires = [
         {
             "start": fire["start"],
@@ -469,6 +472,22 @@ def _preview(body: dict[str, Any]) -> dict[str, Any]:
         for fire in answer.body
     ]
     return {"summary": summary, "zone": zone, "fires": fires}
+
+
+def _summary(body: dict[str, Any], service: tzinfo) -> tuple[str, str]:
+    """The summary sentence of a previewed body (which the preview has checked) and the zone it
+    is read in, as the API would answer them once saved: read by the API's schema, a pasted
+    ``rrule`` turned into its fields and merged over the stored schedule as the preview does."""
+    sent = SUMMARY_SCHEMA.load({name: body[name] for name in SUMMARY_FIELDS if name in body})
+    stored = db.session().get(MachineHoldSchedule, body["id"]) if "id" in body else None
+    now = datetime.now(UTC)
+    merged = preview_request(
+        stored, with_rule(sent, stored, service, now), None, now, with_ends=False
+    )
+    pattern = pattern_of(merged.fields)
+    zone = pattern.timezone or zone_name(service)
+    shown_in = recurrence.zone_of(pattern, service) if pattern.timezone is None else None
+    return describe(pattern, zone, sent.get("duration"), shown_in), zone
 
 
 @bp.route("/schedules/<int:schedule_id>/skip", methods=["POST"])

@@ -351,6 +351,9 @@ def test_schedule_form_previews_live_then_saves_and_skips(site, new_page, axe_so
     expect(preview).to_contain_text("time_of_day")
     page.get_by_label("Time of day").fill("02:30")
     expect(preview.get_by_text("shifted")).to_be_visible()
+    last_year = next_spring_forward().year + 2
+    page.get_by_label("Until").fill(f"{last_year}-04-30 23:00")
+    expect(preview).to_contain_text(f"1 hour 30 minutes, until {last_year}-04-30 23:00")
     check_axe(page, axe_source, "schedule form")
     page.screenshot(path=str(DOCS / "web-schedule-form.png"), full_page=True)
     page.get_by_role("button", name="Save").click()
@@ -359,11 +362,53 @@ def test_schedule_form_previews_live_then_saves_and_skips(site, new_page, axe_so
     stored = site.api("GET", f"/api/machines/holds/schedules/{schedule_id}")
     assert (stored["weekdays"], stored["months"], stored["duration"]) == (64, 12, 90)
     assert stored["timezone"] == "Europe/Berlin" and stored["time_of_day"] == "02:30:00"
+    until = datetime(last_year, 4, 30, 21, tzinfo=UTC)  # 23:00 in Berlin, summer time
+    assert stored["until"] == until.timestamp()
     first = page.get_by_role("button", name="Skip").first
     first.click()
     expect(page.get_by_text("Skipped the fire of")).to_be_visible()
     stored = site.api("GET", f"/api/machines/holds/schedules/{schedule_id}")
     assert stored["skip"] == [stored["skip"][0]] and stored["next_fire"] > stored["skip"][0]
+
+
+def test_schedule_form_times_of_day_until_and_a_pasted_rrule(site, new_page, axe_source):
+    site.add_machine("Press 2")
+    watched = new_page("Europe/Berlin")
+    page = watched.page
+    sign_in(page, site, "plan")
+    page.goto(site.base + "/schedules/new")
+    page.get_by_label("Name").fill("Shift checks")
+    page.get_by_label("Machine").select_option(label="Press 2")
+    page.get_by_label("Reason").fill("Check")
+    page.get_by_label("Repeats").select_option(label="Daily")
+    page.get_by_label("Time zone").select_option("Europe/Berlin")
+    page.get_by_label("Times of day").fill("06:00, 14:00, 22:00")
+    preview = page.locator("#preview")
+    expect(preview).to_contain_text("Every day at 06:00, 14:00 and 22:00 (Europe/Berlin)")
+    expect(preview.locator("tbody tr")).to_have_count(10)
+    end = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    page.get_by_label("Until").fill(f"{end} 12:00")
+    expect(preview).to_contain_text(f", until {end} 12:00")
+    expect(preview.locator("tbody tr")).not_to_have_count(10)
+    page.get_by_label("Times of day").fill("06:00, 06:00")
+    expect(preview).to_contain_text("times_of_day")
+    page.get_by_label("Times of day").fill("06:00, 18:00")
+    expect(preview).to_contain_text("at 06:00 and 18:00")
+    # A pasted rule stands for the pattern fields; one the model cannot state is refused.
+    rrule = page.get_by_label("RRULE")
+    rrule.fill("RRULE:FREQ=YEARLY;BYWEEKNO=20")
+    expect(preview).to_contain_text("BYWEEKNO")
+    rrule.fill("DTSTART;TZID=Europe/Berlin:20990104T073000\nRRULE:FREQ=WEEKLY;BYDAY=MO,FR")
+    expect(preview).to_contain_text("Every week on Monday and Friday at 07:30 (Europe/Berlin)")
+    check_axe(page, axe_source, "schedule form with a rule")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Schedule “Shift checks” saved.")).to_be_visible()
+    schedule_id = int(page.url.rsplit("/", 1)[1])
+    stored = site.api("GET", f"/api/machines/holds/schedules/{schedule_id}")
+    assert (stored["frequency"], stored["weekdays"], stored["until"]) == ("W", 17, None)
+    assert stored["times_of_day"] == ["07:30:00"]
+    expect(page.locator("#rrule-text")).to_contain_text("RRULE:FREQ=WEEKLY")
+    check_axe(page, axe_source, "schedule page with its rule")
 
 
 class _Attacker(http.server.BaseHTTPRequestHandler):

@@ -373,3 +373,123 @@ def test_a_hold_page_names_its_schedule(signed_in, staff, machine, make_schedule
     page = signed_in(staff).get(f"/holds/{hold.id}").data.decode()
     assert f'<a href="/schedules/{schedule.id}">Nightly &lt;check&gt;</a>' in page
     assert "No recorded change (made by its schedule)." in page
+
+
+def _schedule_form(machine_id: int, **fields: str) -> dict[str, object]:
+    return {
+        "name": "shifts",
+        "machine_id": machine_id,
+        "reason": "check",
+        "frequency": "D",
+        "interval": "1",
+        "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        "month": ["January", "February", "March", "April", "May", "June", "July", "August",
+                  "September", "October", "November", "December"],
+        "indices": "",
+        "time_of_day": "",
+        "times_of_day": "",
+        "until": "",
+        "rrule": "",
+        "duration": "30",
+        "timezone": "Europe/Berlin",
+    } | fields  # fmt: skip
+
+
+def test_several_times_of_day_saved_and_shown_again(signed_in, planner, machine, session):
+    browser = signed_in(planner)
+    form = _schedule_form(machine.id, times_of_day="22:00, 06:00,14:00")
+    answer = browser.post("/schedules/new", form | {"times_of_day": "06:00, 6:61"})
+    assert answer.status_code == 422 and b'id="times_of_day-error"' in answer.data
+    assert session.query(MachineHoldSchedule).count() == 0
+    answer = browser.post("/schedules/new", form | {"time_of_day": "14:00"})
+    assert answer.status_code == 422
+    page = answer.data.decode()
+    assert 'id="time_of_day-error"' in page and "Must be the earliest of times_of_day" in page
+    answer = browser.post("/schedules/new", form)
+    assert answer.status_code == 302
+    schedule_id = session.query(MachineHoldSchedule).one().id
+    stored = planner.get(f"/api/machines/holds/schedules/{schedule_id}").get_json()
+    assert stored["times_of_day"] == ["06:00:00", "14:00:00", "22:00:00"]
+    assert stored["time_of_day"] == "06:00:00"
+    page = browser.get(f"/schedules/{schedule_id}").data.decode()
+    assert "at 06:00, 14:00 and 22:00" in page
+    edit = browser.get(f"/schedules/{schedule_id}/edit").data.decode()
+    assert 'name="times_of_day" value="06:00, 14:00, 22:00"' in edit
+    assert 'name="time_of_day" value=""' in edit
+
+
+def test_until_saved_and_shown_in_the_pages_zone(signed_in, planner, machine, session):
+    browser = signed_in(planner)
+    browser.client.set_cookie("tz", "America/New_York")
+    form = _schedule_form(machine.id, time_of_day="07:00", until="2099-06-30 18:00")
+    answer = browser.post("/schedules/new", form | {"until": "30.6.2099"})
+    assert answer.status_code == 422 and b'id="until-error"' in answer.data
+    assert session.query(MachineHoldSchedule).count() == 0
+    assert browser.post("/schedules/new", form).status_code == 302
+    schedule_id = session.query(MachineHoldSchedule).one().id
+    stored = planner.get(f"/api/machines/holds/schedules/{schedule_id}").get_json()
+    assert stored["until"] == datetime(2099, 6, 30, 22, tzinfo=UTC).timestamp()
+    # The summary gives it in the schedule's zone, the form in the page's.
+    assert stored["summary"].endswith(", until 2099-07-01 00:00")
+    edit = browser.get(f"/schedules/{schedule_id}/edit").data.decode()
+    assert 'name="until" value="2099-06-30 18:00"' in edit
+    assert browser.post(f"/schedules/{schedule_id}/edit", form | {"until": ""}).status_code == 302
+    stored = planner.get(f"/api/machines/holds/schedules/{schedule_id}").get_json()
+    assert stored["until"] is None
+
+
+RULE = (
+    "DTSTART;TZID=Europe/Berlin:20990105T063000\r\n"
+    "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;BYHOUR=6,18;BYMINUTE=30;UNTIL=20991231T230000Z\r\n"
+)
+
+
+def test_a_pasted_rrule_makes_the_schedule_it_states(signed_in, planner, machine, session):
+    browser = signed_in(planner)
+    # The pattern fields beside a rule are not sent: the rule states them.
+    form = _schedule_form(machine.id, frequency="Y", time_of_day="25:00", rrule=RULE)
+    preview = browser.post("/schedules/preview", form).data.decode()
+    assert "Every other week on Monday and Thursday at 06:30 and 18:30" in preview
+    assert "until 2100-01-01 00:00" in preview and "2099-01-05 06:30" in preview
+    answer = browser.post("/schedules/new", form)
+    assert answer.status_code == 302, answer.data
+    schedule_id = session.query(MachineHoldSchedule).one().id
+    stored = planner.get(f"/api/machines/holds/schedules/{schedule_id}").get_json()
+    assert (stored["frequency"], stored["interval"], stored["weekdays"]) == ("W", 2, 9)
+    assert stored["times_of_day"] == ["06:30:00", "18:30:00"]
+    assert stored["timezone"] == "Europe/Berlin" and stored["duration"] == 30
+    assert stored["until"] == datetime(2099, 12, 31, 23, tzinfo=UTC).timestamp()
+    page = browser.get(f"/schedules/{schedule_id}").data.decode()
+    assert '<pre class="rrule" id="rrule-text">' in page
+    assert stored["rrule"].split("\n")[1] in page
+
+
+def test_a_refused_rrule_is_shown_next_to_its_field(signed_in, planner, machine, session):
+    browser = signed_in(planner)
+    form = _schedule_form(machine.id, rrule="RRULE:FREQ=YEARLY;BYWEEKNO=20")
+    answer = browser.post("/schedules/new", form)
+    assert answer.status_code == 422
+    page = answer.data.decode()
+    error = page.split('id="rrule-error">')[1].split("</p>")[0]
+    assert "BYWEEKNO" in error
+    assert 'aria-describedby="rrule-hint rrule-error"' in page
+    assert session.query(MachineHoldSchedule).count() == 0
+    preview = browser.post("/schedules/preview", form).data.decode()
+    assert "rrule" in preview and "BYWEEKNO" in preview
+
+
+def test_the_preview_follows_times_of_day_and_until(signed_in, planner, machine):
+    browser = signed_in(planner)
+    form = _schedule_form(machine.id, time_of_day="06:00")
+    one = browser.post("/schedules/preview", form).data.decode()
+    assert "at 06:00 (Europe/Berlin)" in one and " 14:00</td>" not in one
+    form |= {"time_of_day": "", "times_of_day": "06:00, 14:00"}
+    two = browser.post("/schedules/preview", form).data.decode()
+    assert "at 06:00 and 14:00 (Europe/Berlin)" in two
+    assert two.count(" 06:00</td>") == 5 and two.count(" 14:00</td>") == 5
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    ended = browser.post("/schedules/preview", form | {"until": f"{tomorrow} 12:00"})
+    assert f", until {tomorrow}" in ended.data.decode()
+    assert ended.data.decode().count("</td>\n    <td>") <= 6
+    bad = browser.post("/schedules/preview", form | {"times_of_day": "06:00, 06:00"}).data
+    assert b"times_of_day" in bad
