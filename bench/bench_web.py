@@ -44,6 +44,7 @@ from pytm4srv.db import make_engine
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, refresh_next_fire
 from pytm4srv.machines.models import Machine
+from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 from pytm4srv.users.models import Role, User
 from pytm4srv.users.tokens import hash_token, new_token
 
@@ -235,21 +236,7 @@ def main() -> int:
             ("duration", str(body["duration"])),
             ("timezone", body["timezone"] or ""),
         ]
-        days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-        months = (
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        )
+        days, months = WEEKDAY_NAMES, MONTH_NAMES
         fields += [("day", d) for i, d in enumerate(days) if body["weekdays"] >> i & 1]
         fields += [("month", m) for i, m in enumerate(months) if body["months"] >> i & 1]
         json_headers = bearer | {"Content-Type": "application/json"}

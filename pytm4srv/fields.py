@@ -135,13 +135,7 @@ class QueryInstant(Timestamp):
     }
     openapi: ClassVar[dict[str, Any]] = {
         "oneOf": [
-            {
-                "type": "number",
-                "minimum": MIN_UNIX,
-                "maximum": MAX_UNIX,
-                "description": "UNIX seconds",
-            },
-            {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
+            *Timestamp.openapi["oneOf"][:2],  # UNIX seconds; ISO 8601 with an offset
             {
                 "type": "string",
                 "pattern": r"^-?[0-9]{1,11}(\.[0-9]{1,6})?$",
