@@ -10,8 +10,9 @@
    holds keep their ids and get new ends). Rounds interleave the three; medians, and the
    median of the rounds' ratios. Target: PATCH / run <= 2.
 2. With ``--base COMMIT`` (the tree before re-planning): a PATCH of a schedule's ``name`` alone,
-   this tree against that commit's tree, each under gunicorn (one sync worker) against the same
-   database, request by request as ``bench_history.py`` does. Target: <= 1.1.
+   this tree against that commit's tree, each under gunicorn (one sync worker) over a database
+   of its own migrated by that tree (the same rows in both), request by request as
+   ``bench_history.py`` does. Target: <= 1.1.
 3. With ``--base``: ``bench_materialize.py`` of this tree and of that commit's tree, one round
    each in turn, ``--rounds`` times; the materializer run's time and its ratio to the bulk
    insert measured beside it (the same statement in both trees). Target: this / base <= 1.1.
@@ -69,17 +70,18 @@ def main() -> int:
     with scratch(args.server) as url:
         missed |= replan_against_run(url, args.rounds)
     if args.base:
-        with scratch(args.server) as url:
-            missed |= name_patch_against_base(url, args.base, args.requests, args.rounds)
+        missed |= name_patch_against_base(args.server, args.base, args.requests, args.rounds)
         missed |= materializer_against_base(args.base, args.rounds)
     print(f"\n{load_average()}")
     return 1 if missed else 0
 
 
 class scratch:
-    """A scratch database on the server, migrated by this tree, dropped at the end."""
+    """A scratch database on the server, migrated by this tree (unless not ``migrate``),
+    dropped at the end."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, *, migrate: bool = True) -> None:
+        self.migrate = migrate
         self.admin = make_engine(server, isolation_level="AUTOCOMMIT")
         self.name = f"pytm4srv_bench_replan_{uuid.uuid4().hex[:8]}"
         self.url = make_url(server).set(database=self.name).render_as_string(hide_password=False)
@@ -90,6 +92,8 @@ class scratch:
 
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        if not self.migrate:
+            return self.url
         config = Config(str(REPO / "alembic.ini"))
         config.attributes["database_url"] = self.url
         config.attributes["configure_logging"] = False
@@ -134,7 +138,11 @@ def replan_against_run(url: str, rounds: int) -> bool:
     def reset() -> None:
         with database(app).open(WRITE) as session:
             session.execute(delete(MachineHold))
-            values = {"time_of_day": wall_time(0, 10), "duration": timedelta(minutes=5)}
+            values = {
+                "time_of_day": wall_time(0, 10),
+                "times_of_day": (wall_time(0, 10),),
+                "duration": timedelta(minutes=5),
+            }
             session.execute(update(MachineHoldSchedule).values(last_fire=None, **values))
             stored = session.get(MachineHoldSchedule, schedule_id)
             refresh_next_fire(stored, app.config["ZONE"])
@@ -195,32 +203,37 @@ def replan_against_run(url: str, rounds: int) -> bool:
     return max(ratio.values()) > REPLAN_TARGET
 
 
-def name_patch_against_base(url: str, base: str, requests: int, rounds: int) -> bool:
+def name_patch_against_base(server: str, base: str, requests: int, rounds: int) -> bool:
+    """Each tree serves a database of its own, migrated by that tree (the older code cannot
+    write rows of the newer schema), with the same user, machine and schedule."""
     token = new_token()
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO users (name, role, token_hash, created)"
-                " VALUES ('bench', 'admin', :hash, now())"
-            ),
-            {"hash": hash_token(token)},
-        )
-    engine.dispose()
     servers = []
-    with tempfile.TemporaryDirectory(prefix="pytm4srv-base-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="pytm4srv-base-") as folder,
+        scratch(server) as this_url,
+        scratch(server, migrate=False) as base_url,
+    ):
         export(base, Path(folder))
+        subprocess.run(
+            [venv_bin("python"), "-m", "alembic", "upgrade", "head"],
+            cwd=folder,
+            env=os.environ | {"PYTHONPATH": folder, "PYTM4SRV_DATABASE_URL": base_url},
+            check=True,
+            capture_output=True,
+        )
+        for url in (this_url, base_url):
+            add_admin(url, token)
         try:
-            servers.append(serve(REPO, url, "pytm4srv:create_app()"))
-            servers.append(serve(Path(folder), url, "pytm4srv:create_app()"))
+            servers.append(serve(REPO, this_url, "pytm4srv:create_app()"))
+            servers.append(serve(Path(folder), base_url, "pytm4srv:create_app()"))
             ports = [port for _, port in servers]
-            machine = json.dumps({"name": "press"}).encode()
-            assert call(ports[0], "PUT", "/api/machines/", token, machine) == 201
             paths = {}
-            for n, port in enumerate(ports):
+            for port in ports:
+                machine = json.dumps({"name": "press"}).encode()
+                assert call(port, "PUT", "/api/machines/", token, machine) == 201
                 body = {
                     "machine_id": 1,
-                    "name": f"s{n}",
+                    "name": "s",
                     "reason": "r",
                     "frequency": "D",
                     "time_of_day": "07:00",
@@ -229,7 +242,7 @@ def name_patch_against_base(url: str, base: str, requests: int, rounds: int) -> 
                     port, "PUT", "/api/machines/holds/schedules/", token, body
                 )
                 assert status == 201, answer
-                paths[port] = f"/api/machines/holds/schedules/{answer['id']}"
+                paths[port] = f"/api/machines/holds/schedules/{answer['id']}"  # type: ignore[index]
             bodies = [json.dumps({"name": name}).encode() for name in ("first", "second")]
             for port in ports:
                 for n in range(50):
@@ -255,6 +268,19 @@ def name_patch_against_base(url: str, base: str, requests: int, rounds: int) -> 
     ratio = statistics.median(ratios)
     print(f"this / base = {ratio:.3f} (target <= {SAME_TARGET})")
     return ratio > SAME_TARGET
+
+
+def add_admin(url: str, token: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (name, role, token_hash, created)"
+                " VALUES ('bench', 'admin', :hash, now())"
+            ),
+            {"hash": hash_token(token)},
+        )
+    engine.dispose()
 
 
 def call_json(port: int, method: str, path: str, token: str, body: object) -> tuple[int, object]:

@@ -369,8 +369,11 @@ _UNSHOWABLE: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
+def answer(schedule: MachineHoldSchedule, zone: tzinfo, *, derived: bool = True) -> dict[str, Any]:
     """A stored schedule as the API shows it: its columns, its next fire and its summary.
+
+    Without ``derived``, ``summary`` and ``rrule`` are None and ``next_fire`` is the stored
+    value: what a history entry compares, which leaves them out.
 
     ``next_fire`` is the stored one, unless it was computed in another service zone than
     ``zone`` (``PYTM4SRV_TIMEZONE`` changed since, and no run has recomputed it yet): then it is
@@ -392,10 +395,10 @@ def answer(schedule: MachineHoldSchedule, zone: tzinfo) -> dict[str, Any]:
         if exc.problems.keys() == {"timezone"}:  # a zone unknown here is still named
             pattern = recurrence.Pattern(**pattern_fields(schedule))
     else:
-        if schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
+        if derived and schedule.next_fire_zone != next_fire_zone(schedule.timezone, zone):
             values["next_fire"] = _next_fire_of(schedule, zone)
     values["summary"] = values["rrule"] = None
-    if pattern is not None:
+    if pattern is not None and derived:
         zone_shown = pattern.timezone or zone_name(zone)
         shown_in = recurrence.zone_of(pattern, zone) if pattern.timezone is None else None
         values["summary"] = describe(pattern, zone_shown, schedule.duration, shown_in)

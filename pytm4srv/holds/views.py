@@ -65,8 +65,11 @@ DERIVED = ("next_fire", "summary", "rrule")
 
 
 def dump_schedule(schedule: MachineHoldSchedule) -> dict[str, Any]:
-    """A schedule's stored fields in the wire format, as its history compares them."""
-    dumped: dict[str, Any] = SCHEDULE_DUMP(shown(schedule))
+    """A schedule's stored fields in the wire format, as its history compares them (the
+    derived ones are not computed)."""
+    dumped: dict[str, Any] = SCHEDULE_DUMP(
+        answer(schedule, current_app.config["ZONE"], derived=False)
+    )
     for name in DERIVED:
         dumped.pop(name)
     return dumped
