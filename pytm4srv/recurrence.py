@@ -126,8 +126,8 @@ def _times_of_day(time_of_day: time, times: Iterable[time]) -> tuple[time, ...]:
     earliest of them."""
     if not isinstance(times, list | tuple):
         raise ValueError("times_of_day must be a list of times")
-    if not times:
-        return (time_of_day,)
+    if not times or (len(times) == 1 and times[0] == time_of_day):
+        return (time_of_day,)  # one time: the common case, checked with time_of_day
     if not all(isinstance(t, time) and t.tzinfo is None and not t.microsecond for t in times):
         raise ValueError("times_of_day must hold naive times, without microseconds")
     ordered = tuple(sorted(times))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -77,10 +78,17 @@ class TimeList(TypeDecorator[tuple[time, ...]]):
     def process_result_value(self, value: Any, dialect: Dialect) -> tuple[time, ...] | None:
         if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
             return None
-        try:
-            return tuple(sorted(time.fromisoformat(text) for text in value))
-        except ValueError:
-            return None
+        return _times_read(tuple(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _times_read(texts: tuple[str, ...]) -> tuple[time, ...] | None:
+    """Stored times of day, read once per distinct list (schedules share a few: the
+    materializer reads thousands of rows at a time)."""
+    try:
+        return tuple(sorted(time.fromisoformat(text) for text in texts))
+    except ValueError:
+        return None
 
 
 def _only_time_of_day(context: Any) -> list[time]:
