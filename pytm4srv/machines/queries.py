@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, select
+from sqlalchemy import Connection, RowMapping, bindparam, case, func, or_, select
 
+from pytm4srv.holds.models import MachineHold
 from pytm4srv.holds.queries import HELD_AT, NEXT_HOLD, filtered_holds
 from pytm4srv.machines.models import Machine
 
@@ -79,3 +80,36 @@ def held_at(
         if held.indefinite:
             held.until = None
     return found
+
+
+_HOLDS = MachineHold.__table__.c
+_AT: Any = bindparam("active_at", type_=MachineHold.start.type)
+#: Per machine of ``machines`` held at ``active_at``: whether one of its holds in effect then is
+#: indefinite, and the latest end among them. One index range per machine (``machine_id``,
+#: ``end``, ``start``), however many machines and holds there are in all.
+_HELD_UNTIL = (
+    select(
+        _HOLDS.machine_id,
+        func.max(case((_HOLDS.end.is_(None), 1), else_=0)).label("indefinite"),
+        func.max(_HOLDS.end).label("until"),
+    )
+    .where(
+        _HOLDS.machine_id.in_(bindparam("machines", expanding=True)),
+        _HOLDS.start <= bindparam("active_at", type_=MachineHold.start.type),
+        or_(
+            _HOLDS.end.is_(None), _HOLDS.end > bindparam("active_at", type_=MachineHold.start.type)
+        ),
+    )
+    .group_by(_HOLDS.machine_id)
+)
+
+
+def held_until(
+    connection: Connection, at: datetime, machines: list[int]
+) -> dict[int, datetime | None]:
+    """The machines of ``machines`` held at ``at``, by id: until when (the latest end of the
+    holds in effect then; None when one of them is indefinite)."""
+    if not machines:
+        return {}
+    rows = connection.execute(_HELD_UNTIL, {"machines": machines, "active_at": at})
+    return {row.machine_id: None if row.indefinite else row.until for row in rows}

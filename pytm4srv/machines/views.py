@@ -19,7 +19,7 @@ from pytm4srv.auth import roles_required
 from pytm4srv.db import reads, writes
 from pytm4srv.holds.models import MachineHold, MachineHoldSchedule
 from pytm4srv.machines.models import Machine, machine_named
-from pytm4srv.machines.queries import held_at, machine_status
+from pytm4srv.machines.queries import held_until, machine_status
 from pytm4srv.machines.schemas import (
     MachineListQuerySchema,
     MachineListSchema,
@@ -91,10 +91,11 @@ class Machines(MethodView):
         session = db.session()
         machines = [dict(row) for row in session.execute(stmt.limit(page + 1)).mappings()]
         if "at" in args:
-            held = held_at(session.connection(), args["at"], [m["id"] for m in machines[:page]])
+            ids = [machine["id"] for machine in machines[:page]]
+            held = held_until(session.connection(), args["at"], ids)
             for machine in machines:
-                status = held.get(machine["id"])
-                machine["held"], machine["until"] = status is not None, status and status.until
+                machine["held"] = machine["id"] in held
+                machine["until"] = held.get(machine["id"])
         if len(machines) <= page or page == 0:
             return machines[:page]
         return machines[:page], 200, {"Link": next_page_link(offset + page, page)}
