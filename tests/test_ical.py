@@ -1,4 +1,4 @@
-"""Schedules as iCalendar RRULE text and back (pytm4srv.ical, CONTRACT section 16).
+"""Schedules as iCalendar RRULE text and back (pytm4srv.ical; docs/RECURRENCE.md, "RRULE").
 
 The reference is python-dateutil's ``rrulestr(text, forceset=True)``: the text a schedule
 answers must expand to exactly its fires, and a text read in must fire as dateutil expands it.

@@ -1,5 +1,6 @@
-"""Schedules, wider (CONTRACT section 16): several times a day, an end, RRULE in and out, through
-the API, the materializer and the migration.
+"""Schedules, wider: several times a day, an end, RRULE in and out, through the API, the
+materializer and the migration (docs/RECURRENCE.md, "Several times a day, and an end" and
+"RRULE"; docs/API.md).
 
 Expected fires come from the brute-force oracle (tests/recurrence_oracle.py, no engine code) or
 python-dateutil, or are written out by hand.
