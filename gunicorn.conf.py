@@ -8,7 +8,8 @@ they measure is what is served. docs/API.md (Serving) explains the choices.
   processes of 8 threads serve 16 requests at once. A client that has connected but sent nothing
   occupies no thread at all (gunicorn keeps it in its event loop).
 - The longest request line gunicorn accepts is its maximum, 8190, above the app's
-  ``MAX_URL_LENGTH``: long URLs get the app's JSON 414 rather than gunicorn's HTML page.
+  ``MAX_URL_LENGTH``: long URLs get the app's 414. A longer one gets gunicorn's own 414,
+  which ``post_worker_init`` has it write in the app's JSON envelope too, as its 400 and 431.
 - No access log: the app logs every request itself, in one line (method, path with a calendar
   feed's secret masked, status, milliseconds, user id, request id; docs/API.md, Logging).
   gunicorn's would log each request a second time, with the raw request line.
@@ -41,6 +42,14 @@ if os.environ.get("PYTM4SRV_CONTROL_SOCKET"):
     control_socket = os.environ["PYTM4SRV_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    """gunicorn's own error answers (400, 414, 431) in the app's JSON envelope
+    (pytm4srv/serving.py)."""
+    from pytm4srv import serving
+
+    serving.answer_errors_in_json()
 
 
 def pre_request(worker: object, req: object) -> None:

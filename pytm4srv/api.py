@@ -196,6 +196,16 @@ class ErrorResponses(BasePlugin):
             operation["responses"] = dict(sorted(responses.items()))
 
 
+class CrossFieldRules(BasePlugin):
+    """Adds to a schema's component what its schema says across fields (its ``openapi_rules``:
+    which fields go together, which exclude one another), where JSON Schema can say it."""
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> Any:
+        schema = kwargs.get("schema")
+        rules = getattr(schema, "openapi_rules", None)
+        return rules() if isinstance(schema, ma.Schema) and callable(rules) else None
+
+
 def _document_custom_fields(
     converter: Any, field: ma.fields.Field[Any], **kwargs: Any
 ) -> dict[str, Any]:
@@ -328,7 +338,7 @@ def init_app(app: Flask) -> Api:
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)  # type: ignore[arg-type]
     spec_kwargs = {
         "marshmallow_plugin": plugin,
-        "extra_plugins": [ErrorResponses()],
+        "extra_plugins": [ErrorResponses(), CrossFieldRules()],
         "security": [{"bearerAuth": []}],
     }
     api = Api(app, spec_kwargs=spec_kwargs)

@@ -19,7 +19,12 @@ MAX_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_UNIX = int((MIN_INSTANT - EPOCH).total_seconds())
 MAX_UNIX = int((MAX_INSTANT - EPOCH).total_seconds())
+#: Something that reads as a number, and the form UNIX seconds take in a string: ASCII digits,
+#: an optional minus sign, at most 6 decimals, and at most 10 digits before the point when
+#: negative, 11 when not (1653-02-10 to 5138-11-16): a range inside the one instants have, so a
+#: pattern (the OpenAPI document's) states it exactly. A JSON number takes the whole range.
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_SECONDS = re.compile(r"(-?[0-9]{1,10}|[0-9]{11})(\.[0-9]{1,6})?", re.ASCII)
 _DECIMAL = re.compile(r"-?[0-9]+")
 _TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
 
@@ -84,6 +89,13 @@ class Timestamp(fields.Field[datetime]):
         "invalid": "Not a valid timestamp: give UNIX seconds or ISO 8601 with a UTC offset.",
         "naive": "ISO 8601 timestamp without a UTC offset; add one (e.g. 'Z' or '+02:00').",
         "range": "Timestamp out of range: it must fall within the years 1 to 9999.",
+        "seconds": "UNIX seconds in a string are ASCII digits with an optional minus sign and "
+        "at most 6 decimals, at most 10 digits before the point when negative, 11 when not; "
+        "send a JSON number, or ISO 8601, for another instant.",
+        # Apart from "range": the OpenAPI document states the range of numbers, not of ISO
+        # strings, whose UTC offset may carry an instant written in the years 1 or 9999 out.
+        "iso_range": "ISO 8601 instant out of range: in UTC it must fall within 0001-01-02 "
+        "00:00:00 and 9999-12-31 00:00:00.",
     }
     #: How the OpenAPI document describes it (pytm4srv.api reads ``openapi`` of custom fields).
     openapi: ClassVar[dict[str, Any]] = {
@@ -95,7 +107,7 @@ class Timestamp(fields.Field[datetime]):
                 "description": "UNIX seconds",
             },
             {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"},
-            {"type": "string", "pattern": rf"^{_NUMBER.pattern}$", "description": "UNIX seconds"},
+            {"type": "string", "pattern": rf"^{_SECONDS.pattern}$", "description": "UNIX seconds"},
         ],
     }
 
@@ -110,14 +122,11 @@ class Timestamp(fields.Field[datetime]):
         if isinstance(value, int | float):
             return from_unix(value, self)
         if isinstance(value, str):
-            try:
-                return (
-                    from_unix(float(value), self)
-                    if _looks_numeric(value)
-                    else _from_iso(value, self)
-                )
-            except ValueError as exc:
-                raise self.make_error("invalid") from exc
+            if _SECONDS.fullmatch(value):
+                return from_unix(float(value), self)
+            if _NUMBER.fullmatch(value):
+                raise self.make_error("seconds")
+            return _from_iso(value, self)
         raise self.make_error("invalid")
 
 
@@ -135,12 +144,8 @@ class QueryInstant(Timestamp):
     }
     openapi: ClassVar[dict[str, Any]] = {
         "oneOf": [
-            *Timestamp.openapi["oneOf"][:2],  # UNIX seconds; ISO 8601 with an offset
-            {
-                "type": "string",
-                "pattern": r"^-?[0-9]{1,11}(\.[0-9]{1,6})?$",
-                "description": "UNIX seconds",
-            },
+            # A query string holds strings only: ISO 8601 with an offset; UNIX seconds.
+            *Timestamp.openapi["oneOf"][1:],
             {"type": "string", "enum": ["now"], "description": "the instant of the request"},
         ],
     }
@@ -151,10 +156,6 @@ class QueryInstant(Timestamp):
         if isinstance(value, str) and _SPACE_FOR_PLUS.fullmatch(value):
             raise self.make_error("plus")
         return super()._deserialize(value, attr, data, **kwargs)
-
-
-def _looks_numeric(text: str) -> bool:
-    return _NUMBER.fullmatch(text) is not None
 
 
 def to_unix(value: datetime) -> int | float:
@@ -185,9 +186,9 @@ def _from_iso(text: str, field: fields.Field[datetime]) -> datetime:
     try:
         value = value.astimezone(UTC)
     except OverflowError as exc:
-        raise field.make_error("range") from exc
+        raise field.make_error("iso_range") from exc
     if not MIN_INSTANT <= value <= MAX_INSTANT:
-        raise field.make_error("range")
+        raise field.make_error("iso_range")
     return value
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "fire_details",
     "fires_between",
     "is_zone_name",
+    "zone_names",
     "iter_fires",
     "never_fires",
     "next_fires",
@@ -790,12 +791,20 @@ def _iterate(
 
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # Less "localtime", which some hosts' zone folders hold: no IANA name but the host's own
+    # zone, which another host (the one cron runs on) would read as another.
+    return frozenset(available_timezones()) - {"localtime"}
 
 
 def is_zone_name(name: str) -> bool:
     """True when ``name`` is the IANA name of a zone this host's zone database holds."""
     return name in _zone_names()
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """Every name :func:`is_zone_name` takes, sorted."""
+    return tuple(sorted(_zone_names()))
 
 
 @lru_cache(maxsize=512)

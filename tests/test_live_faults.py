@@ -369,8 +369,11 @@ def raw_request(port: int, head: bytes) -> tuple[int, str, str]:
     ],
 )
 def test_gunicorn_answers_bad_headers_itself_as_documented(served, header, status):
+    """In the app's JSON envelope (pytm4srv/serving.py), not gunicorn's HTML page."""
     with served() as (live, _, _):
-        got, content_type, _ = raw_request(
+        got, content_type, rest = raw_request(
             live.port, b"GET /api/machines/ HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n"
         )
-        assert (got, content_type) == (status, "text/html")
+        assert (got, content_type) == (status, "application/json")
+        envelope = json.loads(rest.split("\r\n\r\n", 1)[1])
+        assert envelope["code"] == status and envelope["errors"] == {}

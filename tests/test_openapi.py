@@ -401,3 +401,51 @@ def test_real_operator_answers_match_the_document(spec, admin, client):
         check(entry, "HistoryEntry")
     with pytest.raises(ValidationError):
         check(entries[0] | {"action": "renamed"}, "HistoryEntry")
+
+
+RULE = "DTSTART;TZID=Europe/Berlin:20270104T070000\nRRULE:FREQ=WEEKLY;BYDAY=MO"
+
+#: Schedule bodies, whether the document's shapes allow them, and whether the server takes them
+#: (PUT, PATCH, preview): the document says what the server does, both ways.
+SCHEDULE_SHAPES = [
+    ({"frequency": "W", "time_of_day": "07:00"}, True),
+    ({"frequency": "W", "times_of_day": ["07:00", "12:00"]}, True),
+    ({"frequency": "W", "time_of_day": "07:00", "rrule": None}, True),
+    ({"rrule": RULE}, True),
+    ({"time_of_day": "07:00"}, False),  # no frequency
+    ({"frequency": "W"}, False),  # no time
+    ({"rrule": RULE, "frequency": "W"}, False),  # the rule and a field it sets
+    ({"rrule": RULE, "timezone": "Europe/Berlin"}, False),
+]
+
+
+@pytest.mark.parametrize(("fields", "allowed"), SCHEDULE_SHAPES)
+def test_the_documents_schedule_shapes_are_the_servers(spec, planner, machine, fields, allowed):
+    def valid(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        try:
+            validate_instance(instance, schema, cls=OAS30Validator)
+        except ValidationError:
+            return False
+        return True
+
+    body = {"machine_id": machine.id, "name": "n", "reason": "r"} | fields
+    assert valid(body, "Schedule") is allowed
+    answer = planner.put("/api/machines/holds/schedules/", json=body)
+    assert (answer.status_code == 201) is allowed, answer.json
+    preview = planner.post("/api/machines/holds/schedules/previewSchedule", json=fields)
+    assert valid(fields, "PreviewPatch") is allowed
+    assert (preview.status_code == 200) is allowed, preview.json
+    if allowed:
+        assert valid(answer.json, "Schedule")  # an answer holds both the rule and the fields
+        assert answer.json["rrule"] and answer.json["frequency"]
+    stored = planner.put(
+        "/api/machines/holds/schedules/",
+        json={"machine_id": machine.id, "name": "s", "reason": "r", "frequency": "D",
+              "time_of_day": "08:00"},
+    ).json  # fmt: skip
+    patch = {k: v for k, v in fields.items() if k != "frequency" or "rrule" in fields}
+    patched = planner.patch(f"/api/machines/holds/schedules/{stored['id']}", json=patch)
+    patch_allowed = "rrule" not in fields or len(fields) == 1 or fields["rrule"] is None
+    assert valid(patch, "SchedulePatch") is patch_allowed
+    assert (patched.status_code == 200) is patch_allowed, patched.json

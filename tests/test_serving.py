@@ -104,3 +104,42 @@ def test_an_answer_after_the_whole_body_keeps_the_connection(live):
     assert first.startswith(b"HTTP/1.1 201 "), first[:200]
     assert headers_of(first).get("connection", "keep-alive") == "keep-alive"
     assert second.startswith(b"HTTP/1.1 200 ")
+
+
+def read_until_closed(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_gunicorns_own_414_is_the_json_envelope(live):
+    """A request line over gunicorn's limit (8190) gets its own 414, before the app's limit;
+    its 400 and 431 are tested in tests/test_live_faults.py."""
+    server, _ = live
+    answer = read_until_closed(  # returns once gunicorn closed the connection
+        server.port, b"GET /api/health?" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
+    headers = headers_of(answer)
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "application/json"
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["code"] == 414
+    assert set(body) == {"code", "status", "message", "errors"}
+    assert body["errors"] == {} and body["message"]
+
+
+def test_the_apps_414_and_gunicorns_say_the_same_status(live):
+    """The app's limit (MAX_URL_LENGTH, 4096) and gunicorn's (8190) answer alike."""
+    server, _ = live
+    closing = b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    apps = read_until_closed(server.port, b"GET /api/health?" + b"x" * 5000 + closing)
+    gunicorns = read_until_closed(
+        server.port, b"GET /api/health?" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    envelopes = [json.loads(a.partition(b"\r\n\r\n")[2]) for a in (apps, gunicorns)]
+    assert [e["code"] for e in envelopes] == [414, 414]
+    assert envelopes[0]["status"] == envelopes[1]["status"]

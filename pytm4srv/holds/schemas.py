@@ -262,7 +262,10 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
         },
     )
     indices = fields.List(
-        StrictInteger(validate=[validate.Range(min=-366, max=366), _non_zero]),
+        StrictInteger(
+            validate=[validate.Range(min=-366, max=366), _non_zero],
+            metadata={"not": {"enum": [0]}},
+        ),
         load_default=list,
         validate=validate.Length(max=2 * 366),
         metadata={"description": "1-based positions within each period (negative: from the "
@@ -314,6 +317,8 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
             "description": "IANA name of the zone time_of_day, weekdays and months are read in "
             "(e.g. 'Europe/Berlin'); null: the server's zone (PYTM4SRV_TIMEZONE).",
             "example": "Europe/Berlin",
+            # The zones the server's zone database holds, which are the names it takes.
+            "enum": [*recurrence.zone_names(), None],
         },
     )
     skip = InstantSet(
@@ -430,6 +435,15 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
             data["times_of_day"] = (data["time_of_day"],)
         return data
 
+    def openapi_rules(self) -> dict[str, Any]:
+        """``rule_alone`` and ``consistent_times`` as far as JSON Schema can say them, for the
+        OpenAPI document (``pytm4srv.api.CrossFieldRules``): a schedule is sent either as its
+        fields (a new one with ``frequency`` and a time) or as an ``rrule`` without them. An
+        answer, which has an ``id``, holds both."""
+        if self.partial:
+            return {"anyOf": [_AS_FIELDS, _AS_RULE]}
+        return {"anyOf": [{"required": ["id"]}, *_with_a_time(_AS_FIELDS), _AS_RULE]}
+
     @validates("timezone")
     def zone_exists(self, value: str | None, **kwargs: Any) -> None:
         if value is not None and not recurrence.is_zone_name(value):
@@ -437,6 +451,21 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
                 f"Unknown time zone {value!r}: give an IANA zone name such as 'Europe/Berlin', "
                 "or null for the server's zone."
             )
+
+
+#: The shapes of a schedule sent (:meth:`ScheduleSchema.openapi_rules`): its fields, with a
+#: null ``rrule`` or none; or an ``rrule`` and none of the fields it sets.
+_AS_FIELDS: dict[str, Any] = {"properties": {"rrule": {"nullable": True, "enum": [None]}}}
+_AS_RULE: dict[str, Any] = {
+    "required": ["rrule"],
+    "properties": {"rrule": {"type": "string"}},
+    "not": {"anyOf": [{"required": [name]} for name in RRULE_FIELDS]},
+}
+
+
+def _with_a_time(shape: dict[str, Any]) -> list[dict[str, Any]]:
+    """``shape`` with ``frequency`` and either time field."""
+    return [shape | {"required": ["frequency", time]} for time in ("time_of_day", "times_of_day")]
 
 
 class PreviewSchema(ScheduleSchema):
@@ -451,6 +480,11 @@ class PreviewSchema(ScheduleSchema):
 
     class Meta(StrictSchema.Meta):
         pass
+
+    def openapi_rules(self) -> dict[str, Any]:
+        """As a schedule's, and without ``id`` (or an ``rrule``) the fields of a new one."""
+        with_id = _AS_FIELDS | {"required": ["id"]}
+        return {"anyOf": [with_id, *_with_a_time(_AS_FIELDS), _AS_RULE]}
 
     @validates_schema
     def pattern_without_id(self, data: dict[str, Any], **kwargs: Any) -> None:

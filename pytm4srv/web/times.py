@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from markupsafe import Markup
@@ -20,12 +20,6 @@ ZONE_COOKIE = "tz"
 WALL = "%Y-%m-%d %H:%M"
 
 
-@functools.cache
-def zone_names() -> tuple[str, ...]:
-    """The zones the "Time zone" controls offer."""
-    return tuple(sorted(name for name in available_timezones() if recurrence.is_zone_name(name)))
-
-
 @functools.lru_cache(maxsize=64)
 def zone_options(selected: str) -> Markup:
     """The ``<option>`` of every zone, ``selected`` marked: the same 600-odd lines on every page,
@@ -33,7 +27,7 @@ def zone_options(selected: str) -> Markup:
     return Markup(
         "".join(
             f"<option selected>{name}</option>" if name == selected else f"<option>{name}</option>"
-            for name in zone_names()
+            for name in recurrence.zone_names()
         )
     )
 
