@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -83,6 +86,7 @@ def make_engine(url: str, *, request_timeout: float | None = None, **kwargs: Any
     With ``request_timeout`` (seconds), the database work of each HTTP request is bounded by it
     (:func:`_limit_request_waits`); commands are not.
     """
+    kwargs.setdefault("json_deserializer", read_json)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", COMMAND_BUSY_TIMEOUT)
         engine = create_engine(url, **kwargs)
@@ -96,6 +100,30 @@ def make_engine(url: str, *, request_timeout: float | None = None, **kwargs: Any
     if request_timeout is not None:
         _limit_request_waits(engine, request_timeout)
     return engine
+
+
+#: A run of digits orjson would not read as json does: it reads an integer beyond 64 bits as a
+#: float.
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
+def read_json(data: str | bytes | memoryview) -> Any:
+    """A JSON column's value, read by orjson: a schedule row's three lists (``indices``,
+    ``times_of_day``, ``skip``) parse several times faster than with the standard library, which
+    the materializer feels over thousands of rows. Whatever orjson would read otherwise than
+    ``json.loads`` (a long run of digits, a number out of a double's range) is read by
+    ``json.loads``, so the value is always what the standard library gives
+    (tests/test_db.py)."""
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    long = _LONG_DIGITS.search(data) if isinstance(data, str) else _LONG_DIGITS_BYTES.search(data)
+    if long is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def _set_on_idle_connection(dbapi_connection: Any, statements: list[str]) -> None:

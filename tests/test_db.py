@@ -116,3 +116,49 @@ def test_a_value_in_another_zone_is_converted(read):
 def test_utc_values_and_null_pass_as_they_are():
     assert _as_utc(MOMENT) is MOMENT
     assert _as_utc(None) is None
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # beyond 64 bits too: orjson would read those as floats
+    | st.floats(allow_nan=False)  # infinities are written as 1e999 below
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _dumped(value):
+    import json
+
+    return json.dumps(value).replace("Infinity", "1e999")
+
+
+@given(JSON_VALUES)
+def test_json_columns_read_as_the_standard_library_reads_them(value):
+    import json
+
+    from pytm4srv.db import read_json
+
+    text = _dumped(value)
+    expected = json.loads(text)
+    for form in (text, text.encode(), memoryview(text.encode())):
+        got = read_json(form)
+        assert got == expected and type(got) is type(expected)
+        if isinstance(expected, list):
+            assert [type(item) for item in got] == [type(item) for item in expected]
+
+
+def test_json_columns_are_read_through_read_json(engine):
+    from sqlalchemy import JSON
+
+    from pytm4srv.db import read_json
+
+    assert engine.dialect._json_deserializer is read_json
+    stored = "'[1, \"a\", 123456789012345678901234567890]'"
+    if engine.dialect.name == "postgresql":
+        stored += "::json"
+    with engine.connect() as conn:
+        value = conn.scalar(text(f"SELECT {stored} AS v").columns(v=JSON))
+    assert value == [1, "a", 123456789012345678901234567890]
