@@ -22,11 +22,11 @@ pin, same test file.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from typing import Any
 
+import orjson
 from werkzeug.http import HTTP_STATUS_CODES
 
 _current = threading.local()
@@ -55,9 +55,11 @@ def write_error(sock: socket.socket, status: int, reason: str, message: str) -> 
     from gunicorn import util
 
     name = HTTP_STATUS_CODES.get(status, reason)  # the names the app's own errors give
-    body = json.dumps(
-        {"code": status, "status": name, "message": message or name, "errors": {}}
-    ).encode()
+    # Written as the app writes its answers (pytm4srv/json_provider.py): compact, one line.
+    body = (
+        orjson.dumps({"code": status, "status": name, "message": message or name, "errors": {}})
+        + b"\n"
+    )
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

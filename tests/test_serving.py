@@ -126,7 +126,9 @@ def test_gunicorns_own_414_is_the_json_envelope(live):
     headers = headers_of(answer)
     assert headers["connection"] == "close"
     assert headers["content-type"] == "application/json"
-    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    raw = answer.partition(b"\r\n\r\n")[2]
+    assert raw.endswith(b"}\n") and raw.count(b"\n") == 1 and b'", "' not in raw  # as the app's
+    body = json.loads(raw)
     assert body["code"] == 414
     assert set(body) == {"code", "status", "message", "errors"}
     assert body["errors"] == {} and body["message"]
