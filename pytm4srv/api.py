@@ -33,7 +33,7 @@ from werkzeug.routing import IntegerConverter
 from pytm4srv import serving
 from pytm4srv.errors import error_payload
 from pytm4srv.fields import INT32_MAX
-from pytm4srv.schemas import ErrorSchema
+from pytm4srv.schemas import ZONE_NAME, ErrorSchema, zone_name_component
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -343,6 +343,7 @@ def init_app(app: Flask) -> Api:
     }
     api = Api(app, spec_kwargs=spec_kwargs)
     api.spec.components.security_scheme("bearerAuth", BEARER)
+    api.spec.components.schema(ZONE_NAME, zone_name_component())
     api.spec.components.response(_response(401), UNAUTHORIZED, lazy=True)
     converter = plugin.converter
     assert converter is not None  # set when the spec was made

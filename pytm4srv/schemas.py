@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
 
+from pytm4srv import recurrence
 from pytm4srv.fields import INT32_MAX, StrictInteger
 from pytm4srv.speedups import PlannedDumpSchema
 
@@ -91,3 +92,18 @@ class ErrorSchema(ma.Schema):
             'by location, e.g. {"json": {"end": ["Must be later than start."]}}; else {}.'
         },
     )
+
+
+#: The OpenAPI component of a zone name the server takes (``pytm4srv.api`` registers it).
+ZONE_NAME = "ZoneName"
+
+
+def zone_name_component() -> dict[str, Any]:
+    """Every IANA zone name the server's zone database holds, or null (the server's zone)."""
+    return {
+        "type": "string",
+        "nullable": True,
+        "enum": [*recurrence.zone_names(), None],
+        "description": "An IANA zone name the server's zone database holds; null: the "
+        "server's zone.",
+    }

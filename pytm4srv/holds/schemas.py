@@ -30,7 +30,7 @@ from pytm4srv.holds.models import (
     MachineHold,
 )
 from pytm4srv.holds.schedules import PATTERN_DEFAULTS, RRULE_FIELDS, DetailedPreview
-from pytm4srv.schemas import Id, StrictSchema, Text, TextWithLines
+from pytm4srv.schemas import ZONE_NAME, Id, StrictSchema, Text, TextWithLines
 from pytm4srv.summary import MONTH_NAMES, WEEKDAY_NAMES
 
 #: The machines' id column, found through the holds' foreign key: holds name machines without
@@ -317,8 +317,6 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
             "description": "IANA name of the zone time_of_day, weekdays and months are read in "
             "(e.g. 'Europe/Berlin'); null: the server's zone (PYTM4SRV_TIMEZONE).",
             "example": "Europe/Berlin",
-            # The zones the server's zone database holds, which are the names it takes.
-            "enum": [*recurrence.zone_names(), None],
         },
     )
     skip = InstantSet(
@@ -454,8 +452,15 @@ class ScheduleSchema(MachineRefMixin, StrictSchema):
 
 
 #: The shapes of a schedule sent (:meth:`ScheduleSchema.openapi_rules`): its fields, with a
-#: null ``rrule`` or none; or an ``rrule`` and none of the fields it sets.
-_AS_FIELDS: dict[str, Any] = {"properties": {"rrule": {"nullable": True, "enum": [None]}}}
+#: null ``rrule`` or none, and a ``timezone`` the server's zone database holds; or an ``rrule``
+#: and none of the fields it sets. (The zone is checked here, not on the field: an answer may
+#: show a stored zone the database no longer holds.)
+_AS_FIELDS: dict[str, Any] = {
+    "properties": {
+        "rrule": {"nullable": True, "enum": [None]},
+        "timezone": {"$ref": f"#/components/schemas/{ZONE_NAME}"},
+    }
+}
 _AS_RULE: dict[str, Any] = {
     "required": ["rrule"],
     "properties": {"rrule": {"type": "string"}},
