@@ -279,7 +279,7 @@ def test_sign_in_board_filter_and_down_now(site, new_page, axe_source):
     expect(page.get_by_text("Times in Asia/Tokyo.")).to_be_visible()  # remembered
 
 
-def test_hold_form_shows_markup_as_text_and_api_messages(site, new_page, axe_source):
+def test_hold_form_shows_markup_as_text_and_api_messages(site, new_page, axe_source, tmp_path):
     site.add_machine("Press 3")
     watched = new_page("UTC")
     page = watched.page
@@ -308,8 +308,22 @@ def test_hold_form_shows_markup_as_text_and_api_messages(site, new_page, axe_sou
     expect(page.get_by_role("cell", name="changed")).to_be_visible()  # its history
     hold = site.api("GET", f"/api/machines/holds/{hold_id}")
     assert hold["end"] is None and hold["start"] == datetime(2031, 5, 4, 8, tzinfo=UTC).timestamp()
+    # Delete asks in a dialog on the page; Cancel (focused first) closes it and deletes nothing.
     page.get_by_role("button", name="Delete").click()
-    page.get_by_role("button", name="Delete").click()  # the confirmation
+    dialog = page.get_by_role("dialog", name="Delete the hold")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    check_axe(page, axe_source, "delete dialog")
+    page.screenshot(path=str(tmp_path / "delete-dialog.png"))
+    print(f"screenshot: {tmp_path / 'delete-dialog.png'}")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert site.api("GET", f"/api/machines/holds/{hold_id}")["id"] == hold_id
+    page.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Delete").click()
     expect(page.get_by_text(f"Hold {hold_id} deleted.")).to_be_visible()
     assert (
         call(site.base, "GET", f"/api/machines/holds/{hold_id}", site.tokens["plan"]).status == 404
@@ -498,10 +512,18 @@ def test_every_other_page_passes_axe_and_works_from_the_keyboard(site, new_page,
     page.get_by_role("link", name="Schedules", exact=True).click()
     page.get_by_role("link", name="Weekly").click()
     check_axe(page, axe_source, "schedule page")
-    page.get_by_role("button", name="Delete").click()
+    # Without script, Delete goes to a confirmation page.
+    page.goto(page.url + "/delete")
+    expect(page.get_by_role("heading", name="Delete the schedule “Weekly”?")).to_be_visible()
     check_axe(page, axe_source, "confirmation")
-    # The keyboard alone: focus the confirmation's button and press Enter.
+    page.go_back()
+    # The keyboard alone: Delete, then Tab back from Cancel to the dialog's Delete, and Enter.
     page.get_by_role("button", name="Delete").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Delete the schedule “Weekly”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(dialog.get_by_role("button", name="Delete")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_text("deleted.")).to_be_visible()
     page.get_by_role("link", name="Subscribe").click()
