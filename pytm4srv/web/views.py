@@ -346,7 +346,7 @@ def delete_hold(hold_id: int) -> Any:
     """Ask, then delete a hold (planners and admins)."""
     if request.method == "GET":
         shown = _get(f"{HOLDS}{hold_id}")
-        return render_template("web/confirm.html", what=f"the hold “{shown['reason']}”")
+        return render_template("web/confirm.html", kind="hold", name=shown["reason"])
     answer = call("DELETE", f"{HOLDS}{hold_id}")
     if not answer.ok:
         abort(answer.status, answer.message)
@@ -512,7 +512,7 @@ def delete_schedule(schedule_id: int) -> Any:
     """Ask, then delete a schedule (planners and admins)."""
     if request.method == "GET":
         shown = _get(f"{SCHEDULES}{schedule_id}")
-        return render_template("web/confirm.html", what=f"the schedule “{shown['name']}”")
+        return render_template("web/confirm.html", kind="schedule", name=shown["name"])
     answer = call("DELETE", f"{SCHEDULES}{schedule_id}")
     if not answer.ok:
         abort(answer.status, answer.message)
